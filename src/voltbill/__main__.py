@@ -1,0 +1,3 @@
+from voltbill.cli import run
+
+run()

@@ -1,0 +1,1 @@
+"""voltbill adapters analytics layer."""

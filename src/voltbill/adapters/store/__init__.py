@@ -1,0 +1,1 @@
+"""voltbill adapters store layer."""

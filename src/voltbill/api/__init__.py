@@ -1,0 +1,1 @@
+"""voltbill api layer."""

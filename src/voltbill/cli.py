@@ -1,0 +1,62 @@
+"""The ``voltbill`` command. Results go to stdout, progress and errors to stderr.
+
+Errors are one line (``error: ...``) with exit code 2 for invalid input or usage, 1 for other failures;
+``--debug`` shows the traceback.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from functools import wraps
+from typing import ParamSpec, TypeVar
+
+import typer
+from rich.console import Console
+
+from voltbill.domain.errors import InvalidInput, VoltbillError
+
+app = typer.Typer(help="voltbill: billing and payments for EV charging.", no_args_is_help=True)
+stderr = Console(stderr=True)
+
+_state = {"debug": False}
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+@app.callback()
+def main(debug: bool = typer.Option(False, "--debug", help="Show tracebacks on errors.")) -> None:
+    """voltbill: OCPP in, priced OCPI CDRs, payments, invoices and analytics out."""
+    _state["debug"] = debug
+
+
+def fail(message: str, code: int = 1) -> typer.Exit:
+    """Print one error line on stderr and return the Exit to raise."""
+    stderr.print(f"error: {message}", markup=False, highlight=False, soft_wrap=True)
+    return typer.Exit(code)
+
+
+def one_line_errors(func: Callable[P, R]) -> Callable[P, R]:
+    """Turn any failure of a command into one stderr line and the contract's exit code."""
+
+    @wraps(func)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return func(*args, **kwargs)
+        except (typer.Exit, typer.Abort, KeyboardInterrupt):
+            raise
+        except Exception as exc:
+            if _state["debug"]:
+                raise
+            if isinstance(exc, InvalidInput):
+                raise fail(str(exc), 2) from None
+            if isinstance(exc, VoltbillError):
+                raise fail(str(exc), 1) from None
+            raise fail(f"{type(exc).__name__}: {exc}", 1) from None
+
+    return wrapper
+
+
+def run() -> None:  # pragma: no cover - console entry for `python -m voltbill`
+    sys.exit(app())

@@ -1,0 +1,1 @@
+"""voltbill services layer."""
