@@ -1,0 +1,1 @@
+"""analytics tables (Alembic revision 0005)."""

@@ -1,0 +1,1 @@
+"""invoices tables (Alembic revision 0004)."""

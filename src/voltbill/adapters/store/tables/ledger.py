@@ -1,0 +1,1 @@
+"""ledger tables (Alembic revision 0003)."""

@@ -1,0 +1,1 @@
+"""registry tables (Alembic revision 0001)."""

@@ -1,0 +1,1 @@
+"""sessions tables (Alembic revision 0002)."""
