@@ -1,0 +1,1 @@
+"""`voltbill` subcommands, one module per area, registered at the bottom of ``voltbill.cli``."""
