@@ -60,3 +60,6 @@ def one_line_errors(func: Callable[P, R]) -> Callable[P, R]:
 
 def run() -> None:  # pragma: no cover - console entry for `python -m voltbill`
     sys.exit(app())
+
+
+from voltbill.commands import server  # noqa: E402,F401

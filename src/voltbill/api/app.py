@@ -1,0 +1,59 @@
+"""The FastAPI application factory: REST API, web pages, OCPP endpoint, all on one server.
+
+``create_app`` brings the database schema up to date (Alembic) and makes sure the default operator exists, and
+the ``VOLTBILL_API_KEY`` operator key if that is set, before it returns, so any client (uvicorn, tests, the demo)
+finds a ready database. Other areas add their router with one ``include_router`` line and their event consumers
+with one ``subscribe(app.state)`` line below.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI
+
+from voltbill import __version__
+from voltbill.adapters.store.db import Database
+from voltbill.adapters.store.migrate import migrate
+from voltbill.api import charge_points, drivers, health, tariffs
+from voltbill.api.errors import install_error_handlers
+from voltbill.config import Settings, get_settings
+from voltbill.domain.clock import SystemClock
+from voltbill.services.access import bootstrap
+from voltbill.services.events import EventBus
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """A ready voltbill app for ``settings`` (default: the environment)."""
+    settings = settings or get_settings()
+    migrate(settings.database_url)
+    db = Database(settings.database_url)
+    clock = SystemClock()
+    with db.uow() as uow:
+        bootstrap(uow, settings, clock=clock)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        yield
+        db.dispose()
+
+    app = FastAPI(
+        title="voltbill",
+        version=__version__,
+        description="EV-charging billing: OCPP in, OCPI-priced CDRs, payments, invoices and analytics out.",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.db = db
+    app.state.bus = EventBus()
+    app.state.clock = clock
+    app.state.start_checks: list[Callable[..., Any]] = []
+    install_error_handlers(app)
+
+    app.include_router(health.router)
+    app.include_router(tariffs.router)
+    app.include_router(charge_points.router)
+    app.include_router(drivers.router)
+    return app
