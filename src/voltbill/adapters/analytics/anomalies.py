@@ -1,0 +1,213 @@
+"""Anomaly and billing-discrepancy detection over all sessions, one vectorised query per rule.
+
+Thresholds, reasons and resolutions come from ``voltbill.domain.anomalies``; each query only finds candidate
+sessions and the facts its reason needs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal
+from functools import partial
+from typing import Any
+
+from voltbill.adapters.analytics.engine import AnalyticsEngine, Filters
+from voltbill.domain.anomalies import MAD_CONSISTENCY, AnomalyKind, AnomalyRules, explain, robust_z
+from voltbill.domain.money import Money
+from voltbill.domain.rounding import invoice_line
+
+
+@dataclass(frozen=True)
+class AnomalyRow:
+    """A session that looks wrong: where and when, the ``kind``, a readable ``reason``, the ``resolution`` path,
+    whether a credit note may resolve it (``creditable``), the ``facts`` behind the reason, and the review mark
+    (``checked_at``/``checked_by``/``note``; filled from the store by the service)."""
+
+    session_id: str
+    kind: AnomalyKind
+    reason: str
+    resolution: str
+    creditable: bool
+    charge_point_id: str
+    location_id: str | None
+    start_date_time: datetime
+    facts: dict[str, Any]
+    checked_at: datetime | None = None
+    checked_by: str | None = None
+    note: str | None = None
+
+
+_COMMON = "s.session_id, s.charge_point_id, s.location_id, s.start_date_time"
+
+_ENERGY_MISMATCH = f"""
+SELECT {_COMMON}, s.kwh, (s.meter_stop_wh - s.meter_start_wh) * 0.001 AS metered_kwh, s.meter_start_wh,
+       s.meter_stop_wh
+FROM sessions s
+WHERE {{cond}} AND s.meter_stop_wh >= s.meter_start_wh
+  AND abs(s.kwh - (s.meter_stop_wh - s.meter_start_wh) * 0.001)
+      > greatest($tol_kwh, $tol_ratio * (s.meter_stop_wh - s.meter_start_wh) * 0.001)
+"""
+
+_METER_BACKWARDS = f"""
+SELECT {_COMMON}, s.meter_start_wh, s.meter_stop_wh FROM sessions s
+WHERE {{cond}} AND s.meter_stop_wh < s.meter_start_wh
+"""
+
+_IMPOSSIBLE_POWER = f"""
+WITH p AS (
+    SELECT {_COMMON}, s.connector_max_kw, s.max_power_kw,
+           CASE WHEN coalesce(s.charging_seconds, 0) > 0 THEN s.kwh::DOUBLE * 3600 / s.charging_seconds
+                WHEN s.connected_seconds > 0 THEN s.kwh::DOUBLE * 3600 / s.connected_seconds END AS avg_kw
+    FROM sessions s WHERE {{cond}} AND s.connector_max_kw IS NOT NULL
+)
+SELECT session_id, charge_point_id, location_id, start_date_time, connector_max_kw,
+       CASE WHEN coalesce(max_power_kw, 0) >= coalesce(avg_kw, 0) THEN max_power_kw ELSE avg_kw END AS power_kw,
+       CASE WHEN coalesce(max_power_kw, 0) >= coalesce(avg_kw, 0) THEN 'peak' ELSE 'average' END AS measure
+FROM p WHERE greatest(coalesce(max_power_kw, 0), coalesce(avg_kw, 0)) > connector_max_kw * (1 + $tol_power)
+"""
+
+_CHARGED_ZERO = f"""
+SELECT {_COMMON}, coalesce(s.total_cost_incl_vat, s.total_cost_excl_vat) AS total_cost, s.currency
+FROM sessions s
+WHERE {{cond}} AND s.kwh = 0 AND coalesce(s.total_cost_incl_vat, s.total_cost_excl_vat) > 0
+"""
+
+_NEVER_STOPPED = f"""
+SELECT {_COMMON}, epoch($now - s.start_date_time) / 3600 AS hours FROM sessions s
+WHERE {{cond}} AND s.end_date_time IS NULL AND s.start_date_time < $now - to_microseconds($stale_us)
+"""
+
+# Candidates only: a capture may be the exact CDR total or that total at the currency's minor unit.
+_CAPTURE_MISMATCH = f"""
+SELECT {_COMMON}, coalesce(s.total_cost_incl_vat, s.total_cost_excl_vat) AS total_cost, s.captured_amount,
+       s.currency
+FROM sessions s
+WHERE {{cond}} AND s.captured_amount IS NOT NULL
+  AND abs(s.captured_amount - coalesce(s.total_cost_incl_vat, s.total_cost_excl_vat)) >= 0.0005
+"""
+
+_DUPLICATES = f"""
+WITH o AS (
+    SELECT s.*, lag(s.session_id) OVER w AS prev_id, lag(s.start_date_time) OVER w AS prev_start,
+           lag(s.driver_id) OVER w AS prev_driver, lag(s.kwh) OVER w AS prev_kwh
+    FROM sessions s WHERE {{cond}}
+    WINDOW w AS (PARTITION BY s.evse_id ORDER BY s.start_date_time, s.session_id)
+)
+SELECT {_COMMON}, s.prev_id, epoch(s.start_date_time - s.prev_start) AS seconds_apart, s.kwh FROM o s
+WHERE s.prev_id IS NOT NULL AND s.driver_id IS NOT DISTINCT FROM s.prev_driver
+  AND s.start_date_time - s.prev_start <= to_microseconds($window_us)
+  AND abs(s.kwh - s.prev_kwh) <= greatest($tol_kwh, $tol_ratio * s.kwh)
+"""
+
+_OUTLIERS = f"""
+WITH x AS (SELECT {_COMMON}, s.{{metric}}::DOUBLE AS value FROM sessions s
+           WHERE {{cond}} AND s.end_date_time IS NOT NULL AND s.{{metric}} IS NOT NULL),
+     st AS (SELECT charge_point_id, median(value) AS med, mad(value) AS mad, count(*) AS n FROM x GROUP BY 1)
+SELECT x.session_id, x.charge_point_id, x.location_id, x.start_date_time, x.value, st.med, st.mad
+FROM x JOIN st USING (charge_point_id)
+WHERE st.n >= $min_n AND st.mad > 0 AND $k * abs(x.value - st.med) > $z * st.mad
+"""
+
+_OUTLIER_METRICS = {"kwh": "Energy (kWh)", "total_cost_excl_vat": "Cost excl. VAT"}
+
+Candidate = tuple[Any, ...]
+
+
+def find_anomalies(engine: AnalyticsEngine, filters: Filters, rules: AnomalyRules | None = None) -> list[AnomalyRow]:
+    """Every anomaly among the filtered sessions, ordered by session start then kind."""
+    rules = rules or AnomalyRules()
+    return sorted(_all(engine, filters, rules), key=lambda r: (r.start_date_time, r.session_id, r.kind.value))
+
+
+def _all(engine: AnalyticsEngine, filters: Filters, rules: AnomalyRules) -> Iterator[AnomalyRow]:
+    cond, base = filters.where()
+    energy = {"tol_kwh": rules.energy_tolerance_kwh, "tol_ratio": rules.energy_tolerance_ratio}
+    stale = {"now": engine.now, "stale_us": _micros(rules.never_stopped_after)}
+    window = {"window_us": _micros(rules.duplicate_window), **energy}
+    outlier = {"min_n": rules.outlier_min_sessions, "k": MAD_CONSISTENCY, "z": rules.outlier_z}
+    checks: list[tuple[AnomalyKind, str, dict[str, Any], Callable[[Candidate], dict[str, Any] | None]]] = [
+        (AnomalyKind.ENERGY_METER_MISMATCH, _ENERGY_MISMATCH, energy, _energy_facts),
+        (AnomalyKind.METER_BACKWARDS, _METER_BACKWARDS, {}, _backwards_facts),
+        (AnomalyKind.IMPOSSIBLE_POWER, _IMPOSSIBLE_POWER, {"tol_power": rules.power_tolerance_ratio}, _power_facts),
+        (AnomalyKind.CHARGED_ZERO_ENERGY, _CHARGED_ZERO, {}, _zero_facts),
+        (AnomalyKind.NEVER_STOPPED, _NEVER_STOPPED, stale, _stopped_facts),
+        (AnomalyKind.CAPTURE_MISMATCH, _CAPTURE_MISMATCH, {}, _capture_facts),
+        (AnomalyKind.DUPLICATE_SESSION, _DUPLICATES, window, _duplicate_facts),
+    ]
+    for metric, label in _OUTLIER_METRICS.items():
+        checks.append(
+            (AnomalyKind.STATISTICAL_OUTLIER, _OUTLIERS.replace("{metric}", metric), outlier,
+             partial(_outlier_facts, label=label))
+        )  # fmt: skip
+    for kind, sql, params, facts in checks:
+        for row in engine.rows(sql.replace("{cond}", cond), {**base, **params}):
+            described = facts(row)
+            if described is not None:
+                yield _row(kind, row, described)
+
+
+def _energy_facts(row: Candidate) -> dict[str, Any]:
+    return {"kwh": _num(row[4]), "metered_kwh": _num(row[5]), "meter_start_wh": _num(row[6]),
+            "meter_stop_wh": _num(row[7])}  # fmt: skip
+
+
+def _backwards_facts(row: Candidate) -> dict[str, Any]:
+    return {"meter_start_wh": _num(row[4]), "meter_stop_wh": _num(row[5])}
+
+
+def _power_facts(row: Candidate) -> dict[str, Any]:
+    return {"connector_max_kw": _num(row[4]), "power_kw": _num(row[5]), "measure": row[6]}
+
+
+def _zero_facts(row: Candidate) -> dict[str, Any]:
+    return {"total_cost": _num(row[4]), "currency": row[5]}
+
+
+def _stopped_facts(row: Candidate) -> dict[str, Any]:
+    return {"start_date_time": row[3].isoformat(), "hours": f"{row[4]:.1f}"}
+
+
+def _duplicate_facts(row: Candidate) -> dict[str, Any]:
+    return {"other_session_id": row[4], "seconds_apart": f"{row[5]:.0f}", "kwh": _num(row[6])}
+
+
+def _capture_facts(row: Candidate) -> dict[str, Any] | None:
+    total, captured, currency = row[4], row[5], row[6]
+    if captured == invoice_line(Money(total, currency)).amount:
+        return None
+    return {"total_cost": _num(total), "captured_amount": _num(captured), "currency": currency}
+
+
+def _outlier_facts(row: Candidate, label: str) -> dict[str, Any]:
+    value, median, mad = row[4], row[5], row[6]
+    z = robust_z(value, median, mad)
+    return {"metric": label, "value": f"{value:.2f}", "median": f"{median:.2f}", "mad": f"{mad:.2f}",
+            "z": f"{z:.1f}"}  # fmt: skip
+
+
+def _row(kind: AnomalyKind, row: Candidate, facts: dict[str, Any]) -> AnomalyRow:
+    anomaly = explain(row[0], kind, facts)
+    return AnomalyRow(
+        session_id=row[0],
+        kind=kind,
+        reason=anomaly.reason,
+        resolution=anomaly.resolution,
+        creditable=anomaly.creditable,
+        charge_point_id=row[1],
+        location_id=row[2],
+        start_date_time=row[3],
+        facts=facts,
+    )
+
+
+def _num(value: Any) -> str:
+    """A number as plain text: Decimals without trailing zeros, floats to 2 decimals."""
+    if isinstance(value, Decimal):
+        return format(value.normalize(), "f")
+    return f"{value:.2f}"
+
+
+def _micros(span: timedelta) -> int:
+    return int(span.total_seconds() * 1_000_000)

@@ -1,0 +1,140 @@
+"""The DuckDB engine: loads the analytics input (Arrow tables or a Parquet export) once, then answers queries.
+
+Loading materialises ``sessions`` with local-time columns (``start_local``, ``end_local``, via DuckDB's
+statically linked ICU) and ``connected_seconds``, so each query is a plain scan. Extensions are never
+downloaded: auto-install and auto-load are off, and only statically linked ones (icu, parquet, json) are used.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+
+from voltbill.adapters.analytics.schema import SCHEMAS, AnalyticsInput
+from voltbill.domain.clock import ensure_utc
+
+
+@dataclass(frozen=True)
+class Filters:
+    """The common filters. ``start`` inclusive, ``end`` exclusive, on session start.
+
+    A naive ``start``/``end`` is read in each station's local time (so "June" means June where the station is);
+    an aware one is an instant. ``location_id`` keeps one location.
+    """
+
+    start: datetime | None = None
+    end: datetime | None = None
+    location_id: str | None = None
+
+    def where(self, alias: str = "s") -> tuple[str, dict[str, Any]]:
+        """An SQL condition on sessions ``alias`` and its named parameters."""
+        parts, params = ["TRUE"], {}
+        for name, bound, op in (("f_start", self.start, ">="), ("f_end", self.end, "<")):
+            if bound is None:
+                continue
+            if bound.tzinfo is None:
+                parts.append(f"{alias}.start_local {op} ${name}")
+                params[name] = bound
+            else:
+                parts.append(f"{alias}.start_date_time {op} ${name}")
+                params[name] = ensure_utc(bound)
+        if self.location_id is not None:
+            parts.append(f"{alias}.location_id = $f_location")
+            params["f_location"] = self.location_id
+        return " AND ".join(parts), params
+
+
+_DERIVED_SESSIONS = """
+CREATE TABLE sessions AS
+SELECT r.*,
+       timezone(r.time_zone, r.start_date_time) AS start_local,
+       timezone(r.time_zone, coalesce(r.end_date_time, $now)) AS end_local,
+       greatest(epoch(coalesce(r.end_date_time, $now) - r.start_date_time), 0)::DOUBLE AS connected_seconds
+FROM raw_sessions r
+"""
+
+
+class AnalyticsEngine:
+    """An in-process DuckDB database holding one snapshot of the analytics input.
+
+    ``now`` (aware) closes still-active sessions for time sums and decides which ones are stale.
+    """
+
+    def __init__(self, connection: duckdb.DuckDBPyConnection, now: datetime) -> None:
+        self.con = connection
+        self.now = ensure_utc(now)
+        self.con.execute(_DERIVED_SESSIONS, {"now": self.now})
+        for name in SCHEMAS:
+            if name != "sessions":
+                self.con.execute(f"CREATE TABLE {name} AS SELECT * FROM raw_{name}")
+            self.con.execute(f"DROP VIEW raw_{name}")
+
+    @classmethod
+    def from_input(cls, data: AnalyticsInput, now: datetime) -> AnalyticsEngine:
+        """An engine over in-memory Arrow tables."""
+        con = _connect()
+        for name, table in data.tables().items():
+            con.register(f"arrow_{name}", table)
+            con.execute(f"CREATE VIEW raw_{name} AS SELECT * FROM arrow_{name}")
+        engine = cls(con, now)
+        for name in SCHEMAS:
+            con.unregister(f"arrow_{name}")
+        return engine
+
+    @classmethod
+    def from_parquet(cls, directory: Path, now: datetime) -> AnalyticsEngine:
+        """An engine reading a Parquet export (``<table>.parquet`` per table; a missing file is an empty table)."""
+        con = _connect()
+        for name, schema in SCHEMAS.items():
+            path = directory / f"{name}.parquet"
+            if path.exists():
+                con.execute(f"CREATE VIEW raw_{name} AS SELECT * FROM read_parquet($path)", {"path": str(path)})
+            else:
+                con.register(f"arrow_{name}", schema.empty_table())
+                con.execute(f"CREATE VIEW raw_{name} AS SELECT * FROM arrow_{name}")
+        return cls(con, now)
+
+    def rows(self, sql: str, params: dict[str, Any] | None = None) -> list[tuple[Any, ...]]:
+        """Run ``sql`` with named parameters and return all rows (through Arrow: aware datetimes use zoneinfo)."""
+        table = self.arrow(sql, params)
+        return list(zip(*(column.to_pylist() for column in table.columns), strict=True))
+
+    def arrow(self, sql: str, params: dict[str, Any] | None = None) -> pa.Table:
+        """Run ``sql`` and return an Arrow table (for exports)."""
+        return self.con.execute(sql, params or {}).fetch_arrow_table()
+
+    def span(self, filters: Filters) -> tuple[datetime, datetime] | None:
+        """The local-time window an analysis covers: the filter bounds, else the sessions' first start and last end.
+
+        Aware filter bounds are shown in UTC. ``None`` when there is nothing to cover.
+        """
+        cond, params = filters.where()
+        first, last = self.rows(f"SELECT min(start_local), max(end_local) FROM sessions s WHERE {cond}", params)[0]
+        start = _naive(filters.start) if filters.start is not None else first
+        end = _naive(filters.end) if filters.end is not None else last
+        if start is None or end is None or end <= start:
+            return None
+        return start, end
+
+    def span_seconds(self, filters: Filters) -> float:
+        """Length of ``span`` in seconds (0 when there is nothing)."""
+        window = self.span(filters)
+        return (window[1] - window[0]) / timedelta(seconds=1) if window else 0.0
+
+    def close(self) -> None:
+        self.con.close()
+
+
+def _naive(moment: datetime) -> datetime:
+    return moment if moment.tzinfo is None else ensure_utc(moment).replace(tzinfo=None)
+
+
+def _connect() -> duckdb.DuckDBPyConnection:
+    con = duckdb.connect(config={"autoinstall_known_extensions": False, "autoload_known_extensions": False})
+    con.execute("SET TimeZone = 'UTC'")
+    return con

@@ -1,0 +1,84 @@
+"""Peak hours: a weekday x hour heatmap in each station's local time, of sessions started and of power drawn.
+
+Energy is spread over the local hours a session was connected, in proportion to the time spent in each hour
+(a session's meter values are not part of the analytics input), so a long evening session heats several cells.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+from voltbill.adapters.analytics.engine import AnalyticsEngine, Filters
+
+
+@dataclass(frozen=True)
+class PeakCell:
+    """One heatmap cell: ``weekday`` (ISO, 1 = Monday), local ``hour`` 0-23, ``location_id`` (None = all).
+
+    ``sessions`` started in the cell; ``energy_kwh`` drawn during it; ``mean_power_kw`` that energy divided by
+    how often the weekday-hour occurs in the window (the average power drawn at that time of the week).
+    """
+
+    location_id: str | None
+    weekday: int
+    hour: int
+    sessions: int
+    energy_kwh: float
+    mean_power_kw: float
+
+
+_SQL = """
+WITH s AS (SELECT * FROM sessions s WHERE {cond}),
+started AS (
+    SELECT {loc} AS location_id, isodow(start_local) AS weekday, hour(start_local) AS hour, count(*) AS n
+    FROM s GROUP BY ALL
+),
+hours AS (
+    SELECT {loc} AS location_id, s.kwh::DOUBLE AS kwh, s.connected_seconds, s.start_local, s.end_local,
+           unnest(generate_series(date_trunc('hour', s.start_local), s.end_local, INTERVAL 1 HOUR)) AS h
+    FROM s WHERE s.connected_seconds > 0
+),
+drawn AS (
+    SELECT location_id, isodow(h) AS weekday, hour(h) AS hour,
+           sum(kwh * epoch(least(end_local, h + INTERVAL 1 HOUR) - greatest(start_local, h)) / connected_seconds)
+               AS kwh
+    FROM hours WHERE h < end_local GROUP BY ALL
+)
+SELECT coalesce(a.location_id, b.location_id), coalesce(a.weekday, b.weekday), coalesce(a.hour, b.hour),
+       coalesce(a.n, 0), coalesce(b.kwh, 0)
+FROM started a FULL JOIN drawn b
+  ON a.location_id IS NOT DISTINCT FROM b.location_id AND a.weekday = b.weekday AND a.hour = b.hour
+"""
+
+
+def peak_hours(engine: AnalyticsEngine, filters: Filters, per_location: bool = False) -> list[PeakCell]:
+    """All non-empty heatmap cells, ordered by location, weekday, hour; summed over locations unless
+    ``per_location``."""
+    cond, params = filters.where()
+    loc = "s.location_id" if per_location else "NULL::VARCHAR"
+    cells = engine.rows(_SQL.format(cond=cond, loc=loc), params)
+    occurrences = _weekday_occurrences(engine, filters)
+    rows = [
+        PeakCell(loc_id, weekday, hour, n, kwh, kwh / occurrences[weekday] if occurrences[weekday] else 0.0)
+        for loc_id, weekday, hour, n, kwh in cells
+    ]
+    return sorted(rows, key=lambda c: (c.location_id or "", c.weekday, c.hour))
+
+
+def busiest(cells: list[PeakCell], by: str = "sessions") -> PeakCell | None:
+    """The cell with the most ``sessions`` (or ``energy_kwh``); None for an empty heatmap."""
+    return max(cells, key=lambda c: getattr(c, by), default=None)
+
+
+def _weekday_occurrences(engine: AnalyticsEngine, filters: Filters) -> dict[int, int]:
+    """How many times each ISO weekday occurs in the analysis window (local dates)."""
+    counts = dict.fromkeys(range(1, 8), 0)
+    window = engine.span(filters)
+    if window is None:
+        return counts
+    day, last = window[0].date(), (window[1] - timedelta(microseconds=1)).date()
+    while day <= last:
+        counts[day.isoweekday()] += 1
+        day += timedelta(days=1)
+    return counts
