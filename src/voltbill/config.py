@@ -22,6 +22,14 @@ class Settings(BaseSettings):
     smtp_url: str | None = None
     allow_unauthenticated_chargers: bool = False
     session_timeout_s: int = 6 * 3600
+    # OCPP gateway limits and behaviour (docs/ocpp.md)
+    ocpp_max_frame_bytes: int = 64 * 1024
+    ocpp_max_messages_per_s: float = 20.0
+    ocpp_heartbeat_interval_s: int = 300
+    ocpp_clock_skew_tolerance_s: int = 300
+    ocpp_response_timeout_s: float = 30.0
+    ocpp_cost_update_interval_s: int = 60
+    ocpp16_cost_data_transfer: bool = False
 
 
 @lru_cache
