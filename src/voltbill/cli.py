@@ -63,3 +63,4 @@ def run() -> None:  # pragma: no cover - console entry for `python -m voltbill`
 
 
 from voltbill.commands import server  # noqa: E402,F401
+from voltbill.commands import simulate  # noqa: E402,F401
