@@ -1,0 +1,382 @@
+"""Price a session by an OCPI 2.2.1 tariff (mod_tariffs; step_size rules from mod_cdrs, CDR object).
+
+1. Periods are cut wherever a restriction may change its verdict (time of day in the station's zone, session
+   duration, kWh delivered); volumes of a cut period are shared in proportion to time (or energy for kWh cuts).
+2. Per piece and per dimension the first element whose restrictions hold and that has a component of that
+   dimension prices the piece (mod_tariffs, Tariff object); elements without such a component are skipped.
+3. FLAT is charged once per session (and once per reservation).
+4. step_size applies once per dimension to the session's total volume, with the step of the last component used;
+   TIME is not rounded when paid parking follows (mod_cdrs, step_size).
+5. min_price/max_price bound the total, excl. and incl. VAT separately (mod_tariffs, Tariff object notes).
+Amounts keep full precision; only ``report`` rounds them, through ``domain.rounding``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import ROUND_CEILING, Decimal
+from typing import Literal
+from zoneinfo import ZoneInfo
+
+from voltbill.domain.price import Price
+from voltbill.domain.pricing.periods import ChargingPeriod, SessionToPrice
+from voltbill.domain.pricing.restrictions import Boundaries, Moment, holds
+from voltbill.domain.tariffs import PriceComponent, Tariff, TariffRestrictions
+
+__all__ = ["PricedLine", "PricedSession", "SessionToPrice", "price_session"]
+
+_ZERO = Decimal(0)
+_ONE = Decimal(1)
+_HUNDRED = Decimal(100)
+_THOUSAND = Decimal(1000)
+_HOUR_S = Decimal(3600)
+_MICROSECOND = timedelta(microseconds=1)
+# Volumes split by division carry noise in the 28th digit; never let it cost an extra step.
+_STEP_TOLERANCE = Decimal("1e-9")
+
+Mode = Literal["session", "reservation", "expired"]
+Category = Literal["ENERGY", "FLAT", "TIME", "PARKING_TIME", "RESERVATION_TIME", "RESERVATION_FLAT"]
+
+
+@dataclass(frozen=True, slots=True)
+class PricedLine:
+    """One line per dimension, unit price and VAT rate: ``volume`` (kWh, hours, or 1 for FLAT; step rounding
+    included), ``unit_price`` excl. VAT, ``vat`` (percent or ``None``), ``cost``. ``reservation`` marks costs of a
+    reservation (OCPI prices reservation time with TIME components)."""
+
+    dimension: Literal["ENERGY", "FLAT", "TIME", "PARKING_TIME"]
+    volume: Decimal
+    unit_price: Decimal
+    vat: Decimal | None
+    cost: Price
+    reservation: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class PricedSession:
+    """The priced session, full precision. Volumes: ``total_energy`` kWh, ``total_time`` hours (charging and
+    parking, reservation excluded), ``total_parking_time`` hours. A ``*_cost`` is ``None`` when the tariff has no
+    component for it. ``limit_adjustment`` is what min_price/max_price added to the sum of ``lines``."""
+
+    currency: str
+    total_cost: Price
+    total_fixed_cost: Price | None
+    total_energy: Decimal
+    total_energy_cost: Price | None
+    total_time: Decimal
+    total_time_cost: Price | None
+    total_parking_time: Decimal
+    total_parking_cost: Price | None
+    total_reservation_cost: Price | None
+    lines: tuple[PricedLine, ...]
+    limit_adjustment: Price | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class _Plan:
+    """A tariff compiled for pricing: per (dimension, mode) the candidate components in tariff order."""
+
+    tariff: Tariff
+    candidates: dict[tuple[str, Mode], tuple[tuple[TariffRestrictions | None, PriceComponent], ...]]
+    boundaries: Boundaries
+    has_vat: bool
+    dimensions: frozenset[str]
+
+    @classmethod
+    def of(cls, tariff: Tariff) -> _Plan:
+        found: dict[tuple[str, Mode], list[tuple[TariffRestrictions | None, PriceComponent]]] = {}
+        expires: dict[str, list[tuple[TariffRestrictions | None, PriceComponent]]] = {}
+        for element in tariff.elements:
+            r = element.restrictions
+            reservation = r.reservation if r is not None else None
+            seen: set[str] = set()
+            for component in element.price_components:
+                if component.type in seen:
+                    continue
+                seen.add(component.type)
+                entry = (r, component)
+                if reservation is None:
+                    found.setdefault((component.type, "session"), []).append(entry)
+                elif reservation == "RESERVATION":
+                    found.setdefault((component.type, "reservation"), []).append(entry)
+                else:
+                    expires.setdefault(component.type, []).append(entry)
+        # mod_tariffs, ReservationRestrictionType: an expired reservation is priced by RESERVATION_EXPIRES elements
+        # first, then by RESERVATION elements.
+        for kind in {*expires, *(k for k, m in found if m == "reservation")}:
+            found[(kind, "expired")] = expires.get(kind, []) + found.get((kind, "reservation"), [])
+        return cls(
+            tariff,
+            {key: tuple(value) for key, value in found.items()},
+            Boundaries.of(tariff),
+            tariff.has_vat(),
+            frozenset(c.type for e in tariff.elements for c in e.price_components),
+        )
+
+    def component(self, kind: str, mode: Mode, at: Moment) -> PriceComponent | None:
+        for restrictions, component in self.candidates.get((kind, mode), ()):
+            if restrictions is None or holds(restrictions, at):
+                return component
+        return None
+
+
+_plans: dict[int, _Plan] = {}
+
+
+def _plan_for(tariff: Tariff) -> _Plan:
+    plan = _plans.get(id(tariff))
+    if plan is None or plan.tariff is not tariff:
+        if len(_plans) > 1024:
+            _plans.clear()
+        plan = _plans[id(tariff)] = _Plan.of(tariff)
+    return plan
+
+
+class _Ledger:
+    """Volumes per (category, component) and, per dimension, the total volume and the last component used."""
+
+    def __init__(self) -> None:
+        self.volumes: dict[tuple[Category, PriceComponent], Decimal] = {}
+        self.last: dict[Category, PriceComponent] = {}
+        self.last_order: dict[Category, int] = {}
+        self.totals: dict[Category, Decimal] = {}
+        self.order = 0
+
+    def add(self, category: Category, component: PriceComponent | None, volume: Decimal) -> None:
+        self.order += 1
+        if component is None:
+            return
+        key = (category, component)
+        self.volumes[key] = self.volumes.get(key, _ZERO) + volume
+        if volume:
+            self.last[category] = component
+            self.last_order[category] = self.order
+
+    def round_up(self, category: Category, total: Decimal, unit: Decimal) -> None:
+        """Bill ``total`` (in the dimension's unit) rounded up to the last component's step (mod_cdrs, step_size)."""
+        component = self.last.get(category)
+        if component is None or component.step_size <= 0 or total <= 0:
+            return
+        step = Decimal(component.step_size) / unit
+        steps = ((total - _STEP_TOLERANCE) / step).to_integral_value(rounding=ROUND_CEILING)
+        extra = steps * step - total
+        if extra > 0:
+            key = (category, component)
+            self.volumes[key] = self.volumes.get(key, _ZERO) + extra
+
+
+def price_session(tariff: Tariff, session: SessionToPrice, tz: ZoneInfo) -> PricedSession:
+    """Price ``session`` by ``tariff``; restrictions on time of day, date and weekday are read in zone ``tz``."""
+    plan = _plan_for(tariff)
+    ledger = _Ledger()
+    start = session.start_date_time
+    periods = session.charging_periods
+    expired = bool(periods) and all(_is_reservation(p) for p in periods)
+    totals = dict.fromkeys(_VOLUME_TYPES, _ZERO)
+    wall_hours = _ZERO
+    energy_before = _ZERO
+    flat_due = {"session": True, "reservation": True}
+    for i, period in enumerate(periods):
+        end = periods[i + 1].start_date_time if i + 1 < len(periods) else session.end_date_time
+        volumes = [period.volume(kind) or _ZERO for kind in _VOLUME_TYPES]
+        for kind, volume in zip(_VOLUME_TYPES, volumes, strict=True):
+            totals[kind] += volume
+        reservation = _is_reservation(period)
+        if not reservation:
+            wall_hours += Decimal((end - period.start_date_time) // _MICROSECOND) / _HOUR_US
+        mode: Mode = ("expired" if expired else "reservation") if reservation else "session"
+        caps = (
+            period.volume("MIN_CURRENT"),
+            period.volume("MAX_CURRENT"),
+            period.volume("MIN_POWER"),
+            period.volume("MAX_POWER"),
+        )
+        fractions = _cuts(plan, start, period.start_date_time, end, energy_before, volumes[0], tz)
+        duration_us = (end - period.start_date_time) // _MICROSECOND
+        remaining = list(volumes)
+        for index, low in enumerate(fractions):
+            last = index + 1 == len(fractions)
+            share = _ONE - low if last else fractions[index + 1] - low
+            piece = remaining if last else [v * share for v in volumes]
+            if not last:
+                remaining = [r - p for r, p in zip(remaining, piece, strict=True)]
+            instant = period.start_date_time + timedelta(microseconds=int(duration_us * low))
+            local = instant.astimezone(tz).replace(tzinfo=None) if plan.boundaries.times_of_day else instant
+            elapsed = Decimal((instant - start) // _MICROSECOND) / _MILLION
+            moment = Moment(local, elapsed, energy_before + volumes[0] * low, *caps)
+            _price_piece(plan, ledger, mode, moment, piece, flat_due)
+        energy_before += volumes[0]
+    if not periods:
+        _price_piece(plan, ledger, "session", Moment(start.astimezone(tz), _ZERO, _ZERO), [_ZERO] * 4, flat_due)
+    return _settle(plan, ledger, totals, wall_hours)
+
+
+_VOLUME_TYPES = ("ENERGY", "TIME", "PARKING_TIME", "RESERVATION_TIME")
+_HOUR_US = Decimal(3_600_000_000)
+_MILLION = Decimal(1_000_000)
+
+
+def _is_reservation(period: ChargingPeriod) -> bool:
+    return period.volume("RESERVATION_TIME") is not None
+
+
+def _cuts(
+    plan: _Plan,
+    session_start: datetime,
+    start: datetime,
+    end: datetime,
+    energy_before: Decimal,
+    energy: Decimal,
+    tz: ZoneInfo,
+) -> list[Decimal]:
+    """Fractions of the period (0 first) where a restriction may change its verdict."""
+    bounds = plan.boundaries
+    fractions: set[Decimal] = set()
+    duration_us = (end - start) // _MICROSECOND
+    if duration_us > 0:
+        instants = bounds.wall_clock_cuts(start, end, tz)
+        for seconds in bounds.durations_s:
+            instant = session_start + timedelta(seconds=seconds)
+            if start < instant < end:
+                instants.append(instant)
+        whole = Decimal(duration_us)
+        fractions.update(Decimal((instant - start) // _MICROSECOND) / whole for instant in instants)
+    if energy > 0:
+        for kwh in bounds.energies_kwh:
+            if energy_before < kwh < energy_before + energy:
+                fractions.add((kwh - energy_before) / energy)
+    fractions.discard(_ZERO)
+    return [_ZERO, *sorted(f for f in fractions if f < _ONE)]
+
+
+def _price_piece(
+    plan: _Plan, ledger: _Ledger, mode: Mode, moment: Moment, volumes: list[Decimal], flat_due: dict[str, bool]
+) -> None:
+    energy, charging, parking, reserved = volumes
+    if mode == "session":
+        if energy:
+            ledger.add("ENERGY", plan.component("ENERGY", mode, moment), energy)
+        if charging:
+            ledger.add("TIME", plan.component("TIME", mode, moment), charging)
+        if parking:
+            ledger.add("PARKING_TIME", plan.component("PARKING_TIME", mode, moment), parking)
+        flat_category: Category = "FLAT"
+        due = "session"
+    else:
+        if reserved:
+            ledger.add("RESERVATION_TIME", plan.component("TIME", mode, moment), reserved)
+        flat_category, due = "RESERVATION_FLAT", "reservation"
+    # mod_tariffs, TariffDimensionType FLAT: a fixed fee, charged once per session (and once per reservation).
+    if flat_due[due]:
+        flat = plan.component("FLAT", mode, moment)
+        if flat is not None:
+            ledger.add(flat_category, flat, _ONE)
+            flat_due[due] = False
+
+
+def _settle(plan: _Plan, ledger: _Ledger, totals: dict[str, Decimal], wall_hours: Decimal) -> PricedSession:
+    # mod_cdrs, step_size: once per dimension on the session total, with the step of the last component used;
+    # charging time followed by paid parking is not rounded, only the parking is.
+    ledger.round_up("ENERGY", totals["ENERGY"], _THOUSAND)
+    if ledger.last_order.get("PARKING_TIME", -1) < ledger.last_order.get("TIME", -1):
+        ledger.round_up("TIME", totals["TIME"], _HOUR_S)
+    ledger.round_up("PARKING_TIME", totals["PARKING_TIME"], _HOUR_S)
+    ledger.round_up("RESERVATION_TIME", totals["RESERVATION_TIME"], _HOUR_S)
+    merged: dict[tuple[Category, Decimal, Decimal | None], Decimal] = {}
+    for (category, component), volume in ledger.volumes.items():
+        key = (category, component.price, component.vat)
+        merged[key] = merged.get(key, _ZERO) + volume
+    lines = tuple(_line(category, price, vat, volume) for (category, price, vat), volume in merged.items())
+    sums = {
+        category: _sum([line for c, line in zip(merged, lines, strict=True) if c[0] == category], plan.has_vat)
+        for category in ("ENERGY", "FLAT", "TIME", "PARKING_TIME", "RESERVATION_TIME", "RESERVATION_FLAT")
+    }
+    lines_total = _sum(list(lines), plan.has_vat)
+    total = _limit(plan.tariff, lines_total)
+    reported_time = totals["TIME"] + totals["PARKING_TIME"]
+    candidates = plan.candidates
+    has_reservation = any(mode != "session" for _, mode in candidates)
+    return PricedSession(
+        currency=plan.tariff.currency,
+        total_cost=total,
+        total_fixed_cost=sums["FLAT"] if ("FLAT", "session") in candidates else None,
+        total_energy=totals["ENERGY"],
+        total_energy_cost=sums["ENERGY"] if ("ENERGY", "session") in candidates else None,
+        total_time=reported_time if reported_time else wall_hours,
+        total_time_cost=sums["TIME"] if ("TIME", "session") in candidates else None,
+        total_parking_time=totals["PARKING_TIME"],
+        total_parking_cost=sums["PARKING_TIME"] if ("PARKING_TIME", "session") in candidates else None,
+        total_reservation_cost=sums["RESERVATION_TIME"] + sums["RESERVATION_FLAT"] if has_reservation else None,
+        lines=lines,
+        limit_adjustment=None if total == lines_total else _difference(total, lines_total),
+    )
+
+
+def _line(category: Category, price: Decimal, vat: Decimal | None, volume: Decimal) -> PricedLine:
+    excl = price * volume
+    incl = None if vat is None else excl * (_HUNDRED + vat) / _HUNDRED
+    reservation = category.startswith("RESERVATION")
+    dimension = _DIMENSION_OF[category]
+    return PricedLine(dimension, volume, price, vat, Price(excl, incl), reservation)
+
+
+_DIMENSION_OF: dict[Category, Literal["ENERGY", "FLAT", "TIME", "PARKING_TIME"]] = {
+    "ENERGY": "ENERGY",
+    "FLAT": "FLAT",
+    "TIME": "TIME",
+    "PARKING_TIME": "PARKING_TIME",
+    "RESERVATION_TIME": "TIME",
+    "RESERVATION_FLAT": "FLAT",
+}
+
+
+def _sum(lines: list[PricedLine], has_vat: bool) -> Price:
+    """Sum of line costs; incl. VAT is unknown if the tariff states no VAT, or a non-zero line has no VAT rate."""
+    excl = sum((line.cost.excl_vat for line in lines), _ZERO)
+    incl: Decimal | None = _ZERO if has_vat else None
+    for line in lines:
+        if incl is None:
+            break
+        if line.cost.incl_vat is not None:
+            incl += line.cost.incl_vat
+        elif line.cost.excl_vat:
+            incl = None
+    return Price(excl, incl)
+
+
+def _limit(tariff: Tariff, total: Price) -> Price:
+    # mod_tariffs, Tariff object notes on min_price/max_price: the bounds hold excl. and incl. VAT separately.
+    excl, incl = total.excl_vat, total.incl_vat
+    low, high = tariff.min_price, tariff.max_price
+    if low is not None:
+        excl, incl = _bound(
+            excl, incl, low, low.excl_vat > excl, low.incl_vat is not None and incl is not None and low.incl_vat > incl
+        )
+    if high is not None:
+        excl, incl = _bound(
+            excl,
+            incl,
+            high,
+            high.excl_vat < excl,
+            high.incl_vat is not None and incl is not None and high.incl_vat < incl,
+        )
+    return Price(excl, incl)
+
+
+def _bound(
+    excl: Decimal, incl: Decimal | None, bound: Price, excl_out: bool, incl_out: bool
+) -> tuple[Decimal, Decimal | None]:
+    if excl_out:
+        if bound.incl_vat is None and incl is not None:
+            # No bound incl. VAT: keep the session's VAT share.
+            incl = incl * bound.excl_vat / excl if excl else None
+        excl = bound.excl_vat
+    if incl_out:
+        incl = bound.incl_vat
+    return excl, incl
+
+
+def _difference(total: Price, lines_total: Price) -> Price:
+    incl = None if total.incl_vat is None or lines_total.incl_vat is None else total.incl_vat - lines_total.incl_vat
+    return Price(total.excl_vat - lines_total.excl_vat, incl)
