@@ -1,0 +1,348 @@
+"""Settling priced sessions: pre-authorise cards at start, book the sale, capture or debit, retry, record debt.
+
+Card flow: ``session.started`` -> ``preauthorise_session`` holds ``preauth_amount``; ``session.priced`` ->
+``settle_priced_session`` books the sale (receivable) and queues the payment (``capture_pending``); the payments
+worker (``process_due_payments``) captures the exact total (more than the hold: the hold is captured and the rest
+charged as a second payment; zero: the hold is cancelled). A declined payment is retried with a doubling backoff
+and after ``capture_max_attempts`` booked as the driver's debt (status ``failed``) for the operator to follow up.
+Wallet and invoice drivers are settled in the same transaction that books the sale.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import timedelta
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import or_, select, update
+
+from voltbill.adapters.payments.port import GatewayUnavailable, PaymentDeclined
+from voltbill.adapters.store.db import UnitOfWork
+from voltbill.adapters.store.ledger_store import account_balance, lock_account, post_transfer
+from voltbill.adapters.store.tables.ledger import Payment, PaymentCard
+from voltbill.domain.errors import InvalidInput, VoltbillError
+from voltbill.domain.idempotency import idempotency_key
+from voltbill.domain.ledger import WALLET, account
+from voltbill.domain.money import Money, check_currency
+from voltbill.domain.settlement import capture, check_method, record_debt, session_charge, settle_session
+from voltbill.services.payment_context import PaymentsContext
+
+log = logging.getLogger(__name__)
+
+LEASE = timedelta(minutes=5)  # a worker that claimed a payment and died releases it after this
+
+
+@dataclass(frozen=True, slots=True)
+class Settlement:
+    """The outcome of settling one CDR; ``created`` is False when it had been settled before (replay)."""
+
+    session_id: str
+    cdr_id: str
+    driver_id: str
+    payment_method: str
+    amount: Money
+    payment_id: str
+    status: str
+    created: bool
+
+    def event(self) -> dict[str, Any]:
+        """The ``session.settled`` payload (interfaces.md)."""
+        return {
+            "session_id": self.session_id,
+            "cdr_id": self.cdr_id,
+            "driver_id": self.driver_id,
+            "payment_method": self.payment_method,
+            "amount": str(self.amount.amount),
+            "currency": self.amount.currency,
+        }
+
+
+def payment_id_for(kind: str, **parts: object) -> str:
+    return "pay_" + idempotency_key(kind, **parts).split("-", 1)[1][:24]
+
+
+@dataclass(frozen=True, slots=True)
+class Card:
+    """A card on file: the provider's ``customer_id`` and ``payment_method_id``."""
+
+    provider: str
+    customer_id: str
+    payment_method_id: str
+
+
+def card_on_file(uow: UnitOfWork, driver_id: str) -> Card | None:
+    row = uow.session.get(PaymentCard, driver_id)
+    return None if row is None else Card(row.provider, row.customer_id, row.payment_method_id)
+
+
+def wallet_balance(uow: UnitOfWork, driver_id: str, currency: str) -> Money:
+    return Money(account_balance(uow, account(WALLET, driver_id), currency), currency)
+
+
+def _new_payment(ctx: PaymentsContext, **values: Any) -> Payment:
+    now = ctx.clock.now()
+    values.setdefault("captured_amount", Decimal(0))
+    values.setdefault("refunded_amount", Decimal(0))
+    values.setdefault("attempts", 0)
+    return Payment(created_at=now, updated_at=now, **values)
+
+
+@dataclass(frozen=True, slots=True)
+class Hold:
+    """A card pre-authorisation: ``payment_id``, ``status`` (``authorised``/``declined``), ``amount`` held."""
+
+    payment_id: str
+    status: str
+    amount: Decimal | None
+    error: str | None = None
+
+
+def _hold(row: Payment) -> Hold:
+    return Hold(row.id, row.status, row.authorised_amount, row.last_error)
+
+
+def preauthorise_session(
+    ctx: PaymentsContext, session_id: str, driver_id: str, id_token: str | None, currency: str | None = None
+) -> Hold:
+    """Hold ``preauth_amount`` on the driver's card for a starting session (once per session).
+
+    Returns the hold (status ``authorised`` or ``declined``). A hold made by the pay page for this id token
+    (before the session existed) is bound to the session instead of making a second one.
+    """
+    currency = check_currency(currency or ctx.config.default_currency)
+    with ctx.db.uow() as uow:
+        row = uow.session.execute(select(Payment).where(Payment.session_id == session_id)).scalar_one_or_none()
+        if row is None and id_token:
+            row = uow.session.execute(
+                select(Payment).where(
+                    Payment.id_token == id_token, Payment.session_id.is_(None), Payment.status == "authorised"
+                )
+            ).scalar_one_or_none()
+            if row is not None:
+                row.session_id = session_id
+                uow.commit()
+                return _hold(row)
+        if row is not None:
+            return _hold(row)
+        card = card_on_file(uow, driver_id)
+    pid = payment_id_for("session_payment", session_id=session_id)
+    amount = Money(ctx.config.preauth_amount, currency)
+    status, ref, error = "authorised", None, None
+    if card is None:
+        status, error = "declined", "no card on file"
+    else:
+        try:
+            ref = ctx.gateway.authorize(
+                card.customer_id, card.payment_method_id, amount, key=idempotency_key("preauth", payment_id=pid)
+            )
+        except (PaymentDeclined, GatewayUnavailable) as exc:
+            status, error = "declined", exc.message
+    with ctx.db.uow() as uow:
+        existing = uow.session.get(Payment, pid)
+        if existing is not None:
+            return _hold(existing)
+        row = _new_payment(
+            ctx,
+            id=pid,
+            kind="session",
+            driver_id=driver_id,
+            session_id=session_id,
+            id_token=id_token,
+            payment_method="card",
+            provider=ctx.gateway.name,
+            provider_ref=ref,
+            currency=currency,
+            authorised_amount=amount.amount if ref else None,
+            status=status,
+            last_error=error,
+        )
+        uow.session.add(row)
+        uow.commit()
+        return _hold(row)
+
+
+def settle_priced_session(ctx: PaymentsContext, event: Mapping[str, Any], payment_method: str) -> Settlement:
+    """Book a ``session.priced`` CDR once: wallet debit, card payment queued, or receivable for invoice drivers."""
+    method = check_method(payment_method)
+    session_id, cdr_id, driver_id = str(event["session_id"]), str(event["cdr_id"]), str(event["driver_id"])
+    currency = check_currency(str(event["currency"]))
+    total = event["total_cost"]
+    charge = session_charge(currency, total["excl_vat"], total.get("incl_vat"))
+    now = ctx.clock.now()
+    with ctx.db.uow() as uow:
+        row = uow.session.execute(
+            select(Payment).where(Payment.session_id == session_id).with_for_update()
+        ).scalar_one_or_none()
+        if row is not None and row.cdr_id is not None:
+            return _settlement(row, event, created=False)
+        if method == "wallet":
+            lock_account(uow, account(WALLET, driver_id), currency)
+        if not charge.gross.is_zero():
+            balance = wallet_balance(uow, driver_id, currency) if method == "wallet" else None
+            posted = post_transfer(uow, settle_session(cdr_id, driver_id, method, charge, balance), now)
+            if not posted.created:  # a concurrent settlement of the same CDR won; it wrote the payment too
+                uow.rollback()
+                return settle_priced_session(ctx, event, payment_method)
+        pid = row.id if row is not None else payment_id_for("session_payment", session_id=session_id)
+        if row is None:
+            row = _new_payment(
+                ctx, id=pid, kind="session", driver_id=driver_id, session_id=session_id, currency=currency
+            )
+            uow.session.add(row)
+        row.cdr_id, row.payment_method, row.updated_at = cdr_id, method, now
+        if method == "card":
+            _queue_card_payment(ctx, uow, row, charge.gross)
+        else:
+            row.amount, row.currency = charge.gross.amount, currency
+            row.status = "free" if charge.gross.is_zero() else ("paid" if method == "wallet" else "on_account")
+            row.captured_amount = charge.gross.amount if method == "wallet" else Decimal(0)
+        uow.commit()
+        return _settlement(row, event, created=True)
+
+
+def _queue_card_payment(ctx: PaymentsContext, uow: UnitOfWork, row: Payment, gross: Money) -> None:
+    """Queue the capture of ``gross``: on the hold when there is one, the excess as a second (charge) payment.
+
+    A hold in another currency is released (amount 0) and the whole total charged as the second payment.
+    """
+    now = ctx.clock.now()
+    held = row.status == "authorised" and row.provider_ref is not None
+    if held and row.currency == gross.currency:
+        row.amount = min(gross.amount, row.authorised_amount or Decimal(0))
+    elif held:
+        row.amount = Decimal(0)
+    else:  # nothing held (declined, or no pre-authorisation): charge off-session
+        row.provider_ref, row.amount, row.currency = None, gross.amount, gross.currency
+    rest = gross.amount - row.amount if row.currency == gross.currency else gross.amount
+    row.provider = row.provider or ctx.gateway.name
+    row.status, row.next_attempt_at = "capture_pending", now
+    if rest > 0:
+        uow.session.add(
+            _new_payment(
+                ctx,
+                id=payment_id_for("session_payment_rest", session_id=row.session_id),
+                kind="session_rest",
+                driver_id=row.driver_id,
+                cdr_id=row.cdr_id,
+                payment_method="card",
+                provider=ctx.gateway.name,
+                currency=gross.currency,
+                amount=rest,
+                status="capture_pending",
+                next_attempt_at=now,
+            )
+        )
+
+
+def _settlement(row: Payment, event: Mapping[str, Any], *, created: bool) -> Settlement:
+    currency = str(event["currency"])
+    total = event["total_cost"]
+    gross = session_charge(currency, total["excl_vat"], total.get("incl_vat")).gross
+    return Settlement(
+        str(event["session_id"]),
+        str(event["cdr_id"]),
+        row.driver_id,
+        row.payment_method,
+        gross,
+        row.id,
+        row.status,
+        created,
+    )
+
+
+def _claim(ctx: PaymentsContext, payment_id: str) -> Payment | None:
+    """Take a due payment for processing (a lease: another worker skips it until the lease runs out)."""
+    now = ctx.clock.now()
+    with ctx.db.uow() as uow:
+        claimed = uow.session.execute(
+            update(Payment)
+            .where(
+                Payment.id == payment_id,
+                Payment.status == "capture_pending",
+                or_(Payment.next_attempt_at.is_(None), Payment.next_attempt_at <= now),
+            )
+            .values(next_attempt_at=now + LEASE)
+        ).rowcount
+        if claimed != 1:
+            return None
+        row = uow.session.get(Payment, payment_id)
+        uow.commit()
+        return row
+
+
+def process_payment(ctx: PaymentsContext, payment_id: str) -> str | None:
+    """Capture, charge or release one queued payment; returns its new status (None if it was not due)."""
+    row = _claim(ctx, payment_id)
+    if row is None:
+        return None
+    amount = Money(row.amount or Decimal(0), row.currency)
+    key = idempotency_key("collect", payment_id=row.id, attempt=row.attempts)
+    try:
+        if amount.is_zero():
+            if row.provider_ref:
+                ctx.gateway.cancel(row.provider_ref, key=key)
+            return _finish(ctx, row.id, "cancelled", None)
+        if row.provider_ref:
+            ctx.gateway.capture(row.provider_ref, amount, key=key)
+            return _finish(ctx, row.id, "captured", row.provider_ref)
+        with ctx.db.uow() as uow:
+            card = card_on_file(uow, row.driver_id)
+        if card is None:
+            raise PaymentDeclined("the driver has no card on file", field="card")
+        ref = ctx.gateway.charge(card.customer_id, card.payment_method_id, amount, key=key)
+        return _finish(ctx, row.id, "captured", ref)
+    except (PaymentDeclined, GatewayUnavailable, InvalidInput) as exc:
+        return _failed_attempt(ctx, row.id, exc)
+
+
+def _finish(ctx: PaymentsContext, payment_id: str, status: str, ref: str | None) -> str:
+    now = ctx.clock.now()
+    with ctx.db.uow() as uow:
+        row = uow.session.get(Payment, payment_id, with_for_update=True)
+        assert row is not None
+        row.status, row.provider_ref, row.next_attempt_at, row.updated_at = status, ref, None, now
+        if status == "captured":
+            amount = Money(row.amount or Decimal(0), row.currency)
+            row.captured_amount = amount.amount
+            key = idempotency_key("capture", payment_id=row.id)
+            post_transfer(uow, capture(key, row.driver_id, amount, row.provider or ctx.gateway.name, row.id), now)
+        uow.commit()
+    return status
+
+
+def _failed_attempt(ctx: PaymentsContext, payment_id: str, exc: VoltbillError) -> str:
+    now = ctx.clock.now()
+    with ctx.db.uow() as uow:
+        row = uow.session.get(Payment, payment_id, with_for_update=True)
+        assert row is not None
+        row.attempts += 1
+        row.last_error, row.updated_at = f"{exc.code}: {exc.message}", now
+        if row.attempts >= ctx.config.capture_max_attempts:
+            row.status, row.next_attempt_at = "failed", None
+            amount = Money(row.amount or Decimal(0), row.currency)
+            key = idempotency_key("debt", payment_id=row.id)
+            post_transfer(uow, record_debt(key, row.driver_id, amount, row.id), now)
+            log.warning("payment %s of driver %s failed for good; %s booked as debt", row.id, row.driver_id, amount)
+        else:
+            delay = ctx.config.capture_retry_base_s * 2 ** (row.attempts - 1)
+            row.next_attempt_at = now + timedelta(seconds=delay)
+        uow.commit()
+        return row.status
+
+
+def process_due_payments(ctx: PaymentsContext, limit: int = 100) -> int:
+    """Process every queued payment whose next attempt is due; returns how many were attempted."""
+    now = ctx.clock.now()
+    with ctx.db.uow() as uow:
+        due = list(
+            uow.session.execute(
+                select(Payment.id)
+                .where(Payment.status == "capture_pending", Payment.next_attempt_at <= now)
+                .order_by(Payment.next_attempt_at)
+                .limit(limit)
+            ).scalars()
+        )
+    return sum(1 for pid in due if process_payment(ctx, pid) is not None)
