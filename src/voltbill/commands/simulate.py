@@ -63,7 +63,12 @@ def simulate(
         None, "--register", help="REST base URL (http://H:P): PUT chargers, drivers, tokens, tariff first."
     ),
     api_key: str = typer.Option(None, "--api-key", envvar="VOLTBILL_API_KEY", help="Operator API key for --register."),
-    start_time: str = typer.Option(None, "--start-time", help="Simulated start time, ISO 8601 (default: now)."),
+    start_time: str = typer.Option(
+        None,
+        "--start-time",
+        help="Simulated start time, ISO 8601 (default: now; accelerated runs start early enough never to send"
+        " timestamps from the future).",
+    ),
     timeout: float = typer.Option(30.0, "--timeout", help="Seconds to wait for an answer."),
     validate: bool = typer.Option(True, "--validate/--no-validate", help="JSON-schema check of own messages."),
     seed: int = typer.Option(None, "--seed", help="Seed for reproducible curves and timing jitter."),

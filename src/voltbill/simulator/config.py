@@ -35,7 +35,8 @@ class SimulationConfig:
     with SuspendedEV, pause between sessions); ``duration_s`` wall-clock limit of the run (None = until all
     sessions are done); ``ramp_s`` wall-clock spread of the chargers' first connection; ``warmup_s`` wall-clock
     time before latencies count; ``timeout_s`` wait for an answer; ``validate`` JSON-schema checks of own
-    messages (off for load runs); ``seed`` for reproducible curves and jitter; ``start`` simulated start time.
+    messages (off for load runs); ``seed`` for reproducible curves and jitter;
+    ``start`` simulated start time (None: see ``runner.simulated_start``).
     """
 
     url: str

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from voltbill.simulator.charger import SimulatedCharger
@@ -48,12 +49,26 @@ def build_chargers(
     return tuple(specs)
 
 
+def simulated_start(config: SimulationConfig, now: datetime | None = None) -> datetime:
+    """Where simulated time begins when the run does not say: far enough in the past that an accelerated run
+    never sends a timestamp from the future (servers refuse clock skew), at most as far as the run can last."""
+    now = now or datetime.now(UTC)
+    if config.speed <= 1:
+        return now
+    per_session = config.max_session_s + config.idle_s + 1.5 * config.gap_s
+    span = config.gap_s + config.sessions * per_session if config.sessions else float("inf")
+    if config.duration_s is not None:
+        span = min(span, config.duration_s * config.speed)
+    span += config.ramp_s * config.speed
+    return now - timedelta(seconds=span)
+
+
 async def run_simulation(
     config: SimulationConfig, progress: Progress | None = None, progress_every_s: float = 0.5
 ) -> tuple[dict[str, Any], list[SimulatedCharger]]:
     """Run until every charger finished its sessions or ``duration_s`` elapsed; returns the summary and chargers."""
     stats = Stats()
-    clock = SimClock(config.speed, config.start)
+    clock = SimClock(config.speed, config.start or simulated_start(config))
     chargers = [SimulatedCharger(spec, config, clock, stats) for spec in config.chargers]
     count = len(chargers)
     runs = [
