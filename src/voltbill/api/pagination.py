@@ -35,9 +35,12 @@ def decode_cursor(cursor: str | None) -> str | None:
     if cursor is None:
         return None
     try:
-        return base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-    except (binascii.Error, UnicodeDecodeError, ValueError) as exc:
-        raise InvalidInput("cursor is not a next_cursor returned by this API.", field="cursor") from exc
+        last_id = base64.b64decode(cursor + "=" * (-len(cursor) % 4), altchars=b"-_", validate=True).decode()
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        last_id = ""
+    if not last_id:
+        raise InvalidInput("cursor is not a next_cursor returned by this API.", code="invalid_cursor", field="cursor")
+    return last_id
 
 
 def page_body(items: list[Any], next_id: str | None) -> dict[str, Any]:

@@ -43,6 +43,7 @@ __all__ = [
     "list_tokens",
     "record_charger_boot",
     "tariff_at",
+    "tariff_versions",
     "upsert_charge_point",
     "upsert_driver",
     "upsert_tariff",
@@ -199,6 +200,12 @@ def get_tariff(uow: UnitOfWork, operator_id: str, tariff_id: str) -> TariffRecor
     return _tariff_record(row) if row is not None and row.operator_id == operator_id else None
 
 
+def tariff_versions(uow: UnitOfWork, operator_id: str, tariff_id: str) -> list[TariffRecord]:
+    """Every stored version of the operator's tariff, oldest first."""
+    stmt = select(TariffVersion).where(TariffVersion.tariff_id == tariff_id, TariffVersion.operator_id == operator_id)
+    return [_tariff_record(r) for r in uow.session.scalars(stmt.order_by(TariffVersion.version))]
+
+
 def list_tariffs(uow: UnitOfWork, operator_id: str, *, limit: int = 50, after: str | None = None) -> Page[TariffRecord]:
     """The newest version of each of the operator's tariffs, ordered by id."""
     stmt = select(TariffVersion).where(TariffVersion.operator_id == operator_id)
@@ -327,7 +334,7 @@ def upsert_charge_point(
     """
     cp = _owned(uow.session.get(ChargePoint, charge_point_id), operator_id, "charge point", charge_point_id)
     if tariff_id is not None and get_tariff(uow, operator_id, tariff_id) is None:
-        raise NotFound(
+        raise InvalidInput(
             f"tariff {tariff_id} is not registered; PUT it first.", code="tariff_not_found", field="$.tariff_id"
         )
     now = clock.now()
