@@ -93,7 +93,8 @@ class AnalyticsEngine:
         for name, schema in SCHEMAS.items():
             path = directory / f"{name}.parquet"
             if path.exists():
-                con.execute(f"CREATE VIEW raw_{name} AS SELECT * FROM read_parquet($path)", {"path": str(path)})
+                literal = "'" + str(path).replace("'", "''") + "'"  # DDL takes no parameters
+                con.execute(f"CREATE VIEW raw_{name} AS SELECT * FROM read_parquet({literal})")
             else:
                 con.register(f"arrow_{name}", schema.empty_table())
                 con.execute(f"CREATE VIEW raw_{name} AS SELECT * FROM arrow_{name}")
