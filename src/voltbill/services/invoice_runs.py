@@ -1,0 +1,177 @@
+"""Batch jobs of invoicing: catch-up of settled sessions without invoice, month-end statements, PDF rendering.
+
+All are safe to rerun: issuing is keyed (``source_key``), a billed CDR is never billed again, a rendered PDF is kept.
+PDF rendering can fan out over processes (Typst and Factur-X are CPU-bound; the database stays in this process).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select
+
+from voltbill.adapters.store.db import Database
+from voltbill.adapters.store.tables.invoices import InvoiceCdrRow, InvoiceRow
+from voltbill.adapters.store.tables.ledger import Payment
+from voltbill.adapters.store.tables.registry import Driver, Operator
+from voltbill.adapters.store.tables.sessions import CdrRow
+from voltbill.domain.clock import Clock
+from voltbill.domain.errors import VoltbillError
+from voltbill.services import registry
+from voltbill.services.invoicing import (
+    IssuedInvoice,
+    check_period,
+    get_branding,
+    issue_monthly_statements,
+    issue_session_invoice,
+    render_invoice,
+    rows_without_pdf,
+    store_pdf,
+)
+from voltbill.services.outbox import process_outbox
+
+log = logging.getLogger(__name__)
+
+# Payment statuses after which a session counts as settled (services.settlement); post-paid ``on_account`` sessions
+# are billed by the monthly statement instead.
+SETTLED = ("captured", "capture_pending", "paid", "free", "failed")
+Progress = Callable[[int], None]
+
+
+def catch_up(db: Database, clock: Clock, limit: int = 200) -> int:
+    """Issue the invoice or receipt of every settled session that has none (a missed ``session.settled``)."""
+    with db.uow() as uow:
+        billed = select(InvoiceCdrRow.cdr_id)
+        cdr_ids = list(
+            uow.session.scalars(
+                select(Payment.cdr_id)
+                .where(Payment.cdr_id.is_not(None), Payment.status.in_(SETTLED), Payment.cdr_id.not_in(billed))
+                .where(Payment.payment_method != "invoice")
+                .order_by(Payment.created_at)
+                .limit(limit)
+            )
+        )
+    issued = 0
+    for cdr_id in cdr_ids:
+        try:
+            with db.uow() as uow:
+                issued += issue_session_invoice(uow, str(cdr_id), clock=clock) is not None
+        except VoltbillError as exc:
+            log.warning("cannot invoice CDR %s yet: %s", cdr_id, exc)
+    return issued
+
+
+@dataclass(frozen=True, slots=True)
+class MonthlyRun:
+    """Outcome of ``run_monthly``: ``drivers`` looked at, ``issued`` new statements, ``existing`` replays."""
+
+    drivers: int
+    issued: list[str]
+    existing: list[str]
+
+
+def post_paid_drivers(db: Database, operator_id: str | None = None) -> list[str]:
+    with db.uow() as uow:
+        stmt = select(Driver.id).where(Driver.payment_method == "invoice").order_by(Driver.id)
+        if operator_id is not None:
+            stmt = stmt.where(Driver.operator_id == operator_id)
+        return list(uow.session.scalars(stmt))
+
+
+def run_monthly(
+    db: Database, period: str, *, clock: Clock, operator_id: str | None = None, progress: Progress | None = None
+) -> MonthlyRun:
+    """Issue the ``period`` (``YYYY-MM``, in the operator's time zone) statement of every post-paid driver: their
+    priced CDRs that ended in the month and are on no invoice yet. Safe to rerun."""
+    first, after = check_period(period)
+    drivers = post_paid_drivers(db, operator_id)
+    issued: list[str] = []
+    existing: list[str] = []
+    for driver_id in drivers:
+        with db.uow() as uow:
+            driver = uow.session.get(Driver, driver_id)
+            assert driver is not None
+            operator = uow.session.get(Operator, driver.operator_id)
+            tz = ZoneInfo(operator.time_zone if operator else "UTC")
+            start, end = first.replace(tzinfo=tz), after.replace(tzinfo=tz)
+            rows = list(
+                uow.session.scalars(
+                    select(CdrRow)
+                    .where(CdrRow.driver_id == driver_id, CdrRow.priced.is_(True))
+                    .where(CdrRow.end_date_time >= start, CdrRow.end_date_time < end)
+                    .where(CdrRow.id.not_in(select(InvoiceCdrRow.cdr_id)))
+                    .order_by(CdrRow.end_date_time)
+                )
+            )
+            zones = _time_zones(uow, rows)
+            documents: list[IssuedInvoice] = []
+            if rows:
+                documents = issue_monthly_statements(
+                    uow, driver_id, period, [dict(r.data) for r in rows], clock=clock, time_zones=zones
+                )
+        for doc in documents:
+            assert doc.invoice.number is not None
+            (issued if doc.created else existing).append(doc.invoice.number)
+        if progress is not None:
+            progress(1)
+    return MonthlyRun(len(drivers), issued, existing)
+
+
+def _time_zones(uow: Any, rows: list[CdrRow]) -> dict[str, str]:
+    zones: dict[str, str] = {}
+    cache: dict[str, str] = {}
+    for row in rows:
+        if row.charge_point_id not in cache:
+            cp = registry.get_charge_point(uow, row.charge_point_id)
+            cache[row.charge_point_id] = cp.time_zone if cp else "UTC"
+        zones[row.id] = cache[row.charge_point_id]
+    return zones
+
+
+def _render_job(job: tuple[int, InvoiceRow, bytes | None, str | None]) -> tuple[int, bytes]:
+    invoice_id, row, logo, kind = job
+    return invoice_id, render_invoice(row, logo, kind)
+
+
+def render_pending(
+    db: Database, clock: Clock, *, limit: int = 1000, processes: int = 1, progress: Progress | None = None
+) -> int:
+    """Render and store the PDFs of issued documents that have none yet; ``processes`` > 1 renders in parallel."""
+    with db.uow() as uow:
+        rows = rows_without_pdf(uow, limit)
+        logos = {op: get_branding(uow, op)[1:] for op in {r.operator_id for r in rows}}
+        for row in rows:
+            uow.session.expunge(row)
+    jobs = [(row.id, row, *logos[row.operator_id]) for row in rows]
+    if processes > 1 and len(jobs) > 1:
+        with ProcessPoolExecutor(processes) as pool:
+            results = pool.map(_render_job, jobs, chunksize=16)
+            for invoice_id, pdf in results:
+                store_pdf(db, invoice_id, pdf, clock=clock)
+                if progress is not None:
+                    progress(1)
+    else:
+        for job in jobs:
+            invoice_id, pdf = _render_job(job)
+            store_pdf(db, invoice_id, pdf, clock=clock)
+            if progress is not None:
+                progress(1)
+    return len(jobs)
+
+
+def run_once(db: Database, clock: Clock, smtp_url: str | None) -> None:
+    """One round of the server's invoicing worker: catch up, render, send."""
+    catch_up(db, clock)
+    render_pending(db, clock, limit=100)
+    process_outbox(db, clock, smtp_url)
+
+
+def period_of(moment: datetime, tz: ZoneInfo) -> str:
+    """The ``YYYY-MM`` a moment belongs to in ``tz`` (the default period of ``run-monthly``)."""
+    return moment.astimezone(tz).strftime("%Y-%m")
