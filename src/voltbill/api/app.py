@@ -20,17 +20,18 @@ from voltbill.adapters.store.migrate import migrate
 from voltbill.api import charge_points, drivers, health, tariffs
 from voltbill.api.errors import install_error_handlers
 from voltbill.config import Settings, get_settings
-from voltbill.domain.clock import SystemClock
+from voltbill.domain.clock import Clock, SystemClock
 from voltbill.services.access import bootstrap
 from voltbill.services.events import EventBus
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
-    """A ready voltbill app for ``settings`` (default: the environment)."""
+def create_app(settings: Settings | None = None, *, clock: Clock | None = None) -> FastAPI:
+    """A ready voltbill app for ``settings`` (default: the environment); ``clock`` defaults to the system clock
+    (the demo seeder passes one it moves through the history)."""
     settings = settings or get_settings()
     migrate(settings.database_url)
     db = Database(settings.database_url)
-    clock = SystemClock()
+    clock = clock or SystemClock()
     with db.uow() as uow:
         bootstrap(uow, settings, clock=clock)
 
