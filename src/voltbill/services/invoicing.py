@@ -349,6 +349,7 @@ def invoice_pdf(db: Database, operator_id: str, number: str, *, clock: Clock) ->
         if stored is not None:
             return stored.pdf
         _, logo, kind = get_branding(uow, operator_id)
+        uow.session.expunge(row)  # rendering happens outside the transaction
     pdf = render_invoice(row, logo, kind)
     return store_pdf(db, row.id, pdf, clock=clock)
 

@@ -144,6 +144,7 @@ def process_outbox(db: Database, clock: Clock, smtp_url: str | None, limit: int 
         with db.uow() as uow:
             entry = uow.session.get(InvoiceOutboxRow, entry_id)
             row = uow.session.get(InvoiceRow, entry.invoice_id) if entry else None
+            uow.session.expunge_all()
         assert entry is not None and row is not None
         labels = labels_for(babel_locale(row.locale))
         seller = dict(row.parties)["seller"]
