@@ -116,9 +116,14 @@ def explain(session_id: str, kind: AnomalyKind, facts: Mapping[str, object]) -> 
         kind=kind,
         reason=_REASONS[kind].format(**facts),
         resolution=_RESOLUTIONS[kind],
-        creditable=kind in _CREDITABLE,
+        creditable=creditable(kind),
         facts=dict(facts),
     )
+
+
+def creditable(kind: AnomalyKind) -> bool:
+    """Whether a credit note may resolve an anomaly of ``kind`` (the driver may have paid too much)."""
+    return kind in _CREDITABLE
 
 
 def robust_z(value: float, median: float, mad: float) -> float | None:

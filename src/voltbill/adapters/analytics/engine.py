@@ -106,8 +106,12 @@ class AnalyticsEngine:
         return list(zip(*(column.to_pylist() for column in table.columns), strict=True))
 
     def arrow(self, sql: str, params: dict[str, Any] | None = None) -> pa.Table:
-        """Run ``sql`` and return an Arrow table (for exports)."""
-        return self.con.execute(sql, params or {}).fetch_arrow_table()
+        """Run ``sql`` and return an Arrow table. Each call uses its own cursor, so threads may share the engine."""
+        cursor = self.con.cursor()
+        try:
+            return cursor.execute(sql, params or {}).fetch_arrow_table()
+        finally:
+            cursor.close()
 
     def span(self, filters: Filters) -> tuple[datetime, datetime] | None:
         """The local-time window an analysis covers: the filter bounds, else the sessions' first start and last end.
