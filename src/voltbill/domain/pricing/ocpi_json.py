@@ -15,6 +15,11 @@ _DECIMAL_TEXT = re.compile(r"-?(\d+(\.\d*)?|\.\d+)([eE][-+]?\d+)?")
 # types.asciidoc, DateTime: RFC 3339 in UTC; no zone designator means UTC.
 _DATETIME_TEXT = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})?")
 _MISSING = object()
+# Bounds that keep every product and sum of pricing exact within Decimal's default 28 digits.
+_MIN_MAGNITUDE = Decimal("1e-12")
+_MAX_MAGNITUDE = Decimal("1e12")
+# Years that leave room for time zone conversion at both ends of the calendar.
+_YEARS = range(1900, 9000)
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +91,9 @@ class Reader:
         number = to_decimal(value)
         if number is None:
             self.error(f"{path}.{key}", f"{key} must be a number, not {value!r}")
+        elif number and not _MIN_MAGNITUDE <= abs(number) <= _MAX_MAGNITUDE:
+            self.error(f"{path}.{key}", f"{key} {value} is out of range (1e-12 to 1e12)")
+            return None
         elif non_negative and number < 0:
             self.error(f"{path}.{key}", f"{key} must not be negative")
             return None
@@ -154,6 +162,8 @@ def parse_datetime(text: str) -> datetime | None:
     try:
         moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
+        return None
+    if moment.year not in _YEARS:
         return None
     if moment.tzinfo is None:
         return moment.replace(tzinfo=UTC)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from itertools import pairwise
 from typing import Any
@@ -22,6 +22,7 @@ CDR_DIMENSIONS = (
 )  # fmt: skip
 _VOLUMES = frozenset({"ENERGY", "TIME", "PARKING_TIME", "RESERVATION_TIME"})
 _KWH_PER_WH = Decimal("0.001")
+MAX_SESSION = timedelta(days=366)
 _SECONDS_PER_HOUR = Decimal(3600)
 
 
@@ -145,6 +146,8 @@ def read_session(data: Any) -> SessionToPrice:
     end = reader.datetime(obj, "end_date_time", "$", required=True)
     if start and end and end < start:
         reader.error("$.end_date_time", "end_date_time is before start_date_time")
+    elif start and end and end - start > MAX_SESSION:
+        reader.error("$.end_date_time", f"the session lasts longer than {MAX_SESSION.days} days")
     periods: list[ChargingPeriod] = []
     for i, item in enumerate(reader.array(obj, "charging_periods", "$", required=True) or ()):
         period = _read_period(item, f"$.charging_periods[{i}]", reader)

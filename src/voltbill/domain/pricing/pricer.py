@@ -236,10 +236,10 @@ def _cuts(
     duration_us = (end - start) // _MICROSECOND
     if duration_us > 0:
         instants = bounds.wall_clock_cuts(start, end, tz)
+        since_start = (start - session_start).total_seconds()
         for seconds in bounds.durations_s:
-            instant = session_start + timedelta(seconds=seconds)
-            if start < instant < end:
-                instants.append(instant)
+            if since_start < seconds < since_start + duration_us / 1_000_000:
+                instants.append(session_start + timedelta(seconds=seconds))
         whole = Decimal(duration_us)
         fractions.update(Decimal((instant - start) // _MICROSECOND) / whole for instant in instants)
     if energy > 0:

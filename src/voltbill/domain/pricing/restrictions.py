@@ -119,18 +119,18 @@ class Boundaries:
         if not self.times_of_day or end <= start:
             return []
         local_start, local_end = start.astimezone(tz), end.astimezone(tz)
-        cuts: list[datetime] = []
+        cuts: set[datetime] = set()
         day: date = local_start.date()
         while day <= local_end.date():
             for wall in self.times_of_day:
                 for fold in (0, 1):
                     moment = datetime.combine(day, wall, tzinfo=tz).replace(fold=fold).astimezone(start.tzinfo)
                     if start < moment < end:
-                        cuts.append(moment)
+                        cuts.add(moment)
             day += timedelta(days=1)
         if local_start.utcoffset() != local_end.utcoffset():
-            cuts.extend(_offset_changes(start, end, tz))
-        return cuts
+            cuts.update(_offset_changes(start, end, tz))
+        return sorted(cuts)
 
 
 def _offset_changes(start: datetime, end: datetime, tz: ZoneInfo) -> list[datetime]:
