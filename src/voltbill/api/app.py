@@ -18,9 +18,11 @@ from voltbill import __version__
 from voltbill.adapters.store.db import Database
 from voltbill.adapters.store.migrate import migrate
 from voltbill.api import charge_points, drivers, health, tariffs
+from voltbill.api import invoices as invoices_api
 from voltbill.api.errors import install_error_handlers
 from voltbill.config import Settings, get_settings
 from voltbill.domain.clock import Clock, SystemClock
+from voltbill.services import invoicing
 from voltbill.services.access import bootstrap
 from voltbill.services.events import EventBus
 
@@ -57,4 +59,6 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     app.include_router(tariffs.router)
     app.include_router(charge_points.router)
     app.include_router(drivers.router)
+    app.include_router(invoices_api.router)
+    invoicing.subscribe(app.state)
     return app
