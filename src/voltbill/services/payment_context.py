@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -14,12 +14,12 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from voltbill.adapters.payments.port import PaymentGateway
 from voltbill.adapters.store.db import Database
 from voltbill.domain.clock import Clock
-from voltbill.domain.money import Money
 from voltbill.services.events import EventBus
 
 log = logging.getLogger(__name__)
 
-SendCommand = Callable[[str, str, dict[str, Any]], Awaitable[Any]]
+# Sends a remote command (``remote-stop``, ``remote-start``) to a charger from any thread; failures are logged.
+SendCommand = Callable[[str, str, dict[str, Any]], None]
 
 
 class PaymentSettings(BaseSettings):
@@ -72,25 +72,8 @@ class PaymentsContext:
     clock: Clock
     config: PaymentSettings
     send_command: SendCommand | None = None
-    loop: asyncio.AbstractEventLoop | None = None
     stopping: set[str] = field(default_factory=set)
-
-    def money(self, amount: Decimal, currency: str) -> Money:
-        return Money(amount, currency)
-
-    def spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
-        """Run ``coro`` on the server's event loop from sync code (event handlers, worker threads)."""
-        try:
-            running = asyncio.get_running_loop()
-        except RuntimeError:
-            running = None
-        if running is not None:
-            task = running.create_task(coro)
-            task.add_done_callback(_log_failure)
-        elif self.loop is not None and self.loop.is_running():
-            asyncio.run_coroutine_threadsafe(coro, self.loop)
-        else:
-            asyncio.run(coro)
+    worker: asyncio.Task[None] | None = None
 
     def in_background(self, fn: Callable[[], Any]) -> None:
         """Run blocking gateway I/O off the event loop when there is one; inline otherwise (CLI, tests)."""
@@ -100,11 +83,6 @@ class PaymentsContext:
             fn()
             return
         running.run_in_executor(None, _logged(fn))
-
-
-def _log_failure(task: asyncio.Task[Any]) -> None:
-    if not task.cancelled() and task.exception() is not None:
-        log.error("payments background task failed", exc_info=task.exception())
 
 
 def _logged(fn: Callable[[], Any]) -> Callable[[], Any]:

@@ -284,21 +284,22 @@ def process_payment(ctx: PaymentsContext, payment_id: str) -> str | None:
         if amount.is_zero():
             if row.provider_ref:
                 ctx.gateway.cancel(row.provider_ref, key=key)
-            return _finish(ctx, row.id, "cancelled", None)
+            return mark_collected(ctx, row.id, "cancelled", None)
         if row.provider_ref:
             ctx.gateway.capture(row.provider_ref, amount, key=key)
-            return _finish(ctx, row.id, "captured", row.provider_ref)
+            return mark_collected(ctx, row.id, "captured", row.provider_ref)
         with ctx.db.uow() as uow:
             card = card_on_file(uow, row.driver_id)
         if card is None:
             raise PaymentDeclined("the driver has no card on file", field="card")
         ref = ctx.gateway.charge(card.customer_id, card.payment_method_id, amount, key=key)
-        return _finish(ctx, row.id, "captured", ref)
+        return mark_collected(ctx, row.id, "captured", ref)
     except (PaymentDeclined, GatewayUnavailable, InvalidInput) as exc:
         return _failed_attempt(ctx, row.id, exc)
 
 
-def _finish(ctx: PaymentsContext, payment_id: str, status: str, ref: str | None) -> str:
+def mark_collected(ctx: PaymentsContext, payment_id: str, status: str, ref: str | None) -> str:
+    """Record a payment's final ``status`` (``captured``/``cancelled``); a capture is booked once in the ledger."""
     now = ctx.clock.now()
     with ctx.db.uow() as uow:
         row = uow.session.get(Payment, payment_id, with_for_update=True)

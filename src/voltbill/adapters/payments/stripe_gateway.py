@@ -25,9 +25,16 @@ class StripeGateway:
 
     name = "stripe"
 
-    def __init__(self, api_key: str, *, api_base: str | None = None, webhook_secret: str | None = None) -> None:
+    def __init__(
+        self,
+        api_key: str,
+        *,
+        api_base: str | None = None,
+        webhook_secret: str | None = None,
+        http_client: stripe.HTTPClient | None = None,
+    ) -> None:
         base: Any = {"api": api_base.rstrip("/")} if api_base else None
-        self.client = stripe.StripeClient(api_key, base_addresses=base, max_network_retries=2)
+        self.client = stripe.StripeClient(api_key, base_addresses=base, max_network_retries=2, http_client=http_client)
         self.webhook_secret = webhook_secret
 
     def _call(self, fn: Any, *args: Any, key: str, params: dict[str, Any] | None = None) -> Any:
