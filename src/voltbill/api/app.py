@@ -19,6 +19,8 @@ from voltbill.adapters.store.db import Database
 from voltbill.adapters.store.migrate import migrate
 from voltbill.api import charge_points, drivers, health, tariffs
 from voltbill.api import invoices as invoices_api
+from voltbill.adapters.ocpp.server import install_ocpp
+from voltbill.api import cdrs, commands, sessions
 from voltbill.api.errors import install_error_handlers
 from voltbill.config import Settings, get_settings
 from voltbill.domain.clock import Clock, SystemClock
@@ -39,7 +41,9 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        app.state.ocpp.start()
         yield
+        await app.state.ocpp.stop()
         db.dispose()
 
     app = FastAPI(
@@ -59,6 +63,10 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     app.include_router(tariffs.router)
     app.include_router(charge_points.router)
     app.include_router(drivers.router)
+    install_ocpp(app)
+    app.include_router(sessions.router)
+    app.include_router(cdrs.router)
+    app.include_router(commands.router)
     app.include_router(invoices_api.router)
     invoicing.subscribe(app.state)
     return app

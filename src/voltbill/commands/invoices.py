@@ -123,8 +123,8 @@ def void(number: str, operator: str = OperatorOpt) -> None:
 @one_line_errors
 def catch_up() -> None:
     """Issue invoices/receipts for settled sessions that have none, render missing PDFs, send due e-mail."""
+    from voltbill.services.invoice_documents import render_pending
     from voltbill.services.invoice_runs import catch_up as run_catch_up
-    from voltbill.services.invoice_runs import render_pending
 
     db, clock = _db(), SystemClock()
     issued = run_catch_up(db, clock, limit=100_000)
@@ -141,7 +141,8 @@ def run_monthly(
     processes: int = typer.Option(os.cpu_count() or 1, "--processes", min=1, help="PDF rendering processes."),
 ) -> None:
     """Issue the monthly statements of post-paid drivers, render their PDFs and e-mail them. Safe to rerun."""
-    from voltbill.services.invoice_runs import post_paid_drivers, render_pending
+    from voltbill.services.invoice_documents import render_pending, rows_without_pdf
+    from voltbill.services.invoice_runs import post_paid_drivers
     from voltbill.services.invoice_runs import run_monthly as run
 
     invoicing.check_period(period)
@@ -150,7 +151,7 @@ def run_monthly(
         task = bar.add_task(f"statements {period}", total=len(post_paid_drivers(db, operator)))
         result = run(db, period, clock=clock, operator_id=operator, progress=lambda n: bar.advance(task, n))
         with db.uow() as uow:
-            pending = len(invoicing.rows_without_pdf(uow, 1_000_000))
+            pending = len(rows_without_pdf(uow, 1_000_000))
         task = bar.add_task("PDFs", total=pending)
         render_pending(db, clock, limit=1_000_000, processes=processes, progress=lambda n: bar.advance(task, n))
     sent = outbox.process_outbox(db, clock, get_settings().smtp_url, limit=1_000_000).sent

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -17,22 +16,19 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 
 from voltbill.adapters.store.db import Database
-from voltbill.adapters.store.tables.invoices import InvoiceCdrRow, InvoiceRow
+from voltbill.adapters.store.tables.invoices import InvoiceCdrRow
 from voltbill.adapters.store.tables.ledger import Payment
 from voltbill.adapters.store.tables.registry import Driver, Operator
 from voltbill.adapters.store.tables.sessions import CdrRow
 from voltbill.domain.clock import Clock
 from voltbill.domain.errors import VoltbillError
 from voltbill.services import registry
+from voltbill.services.invoice_documents import render_pending
 from voltbill.services.invoicing import (
     IssuedInvoice,
     check_period,
-    get_branding,
     issue_monthly_statements,
     issue_session_invoice,
-    render_invoice,
-    rows_without_pdf,
-    store_pdf,
 )
 from voltbill.services.outbox import process_outbox
 
@@ -132,37 +128,6 @@ def _time_zones(uow: Any, rows: list[CdrRow]) -> dict[str, str]:
             cache[row.charge_point_id] = cp.time_zone if cp else "UTC"
         zones[row.id] = cache[row.charge_point_id]
     return zones
-
-
-def _render_job(job: tuple[int, InvoiceRow, bytes | None, str | None]) -> tuple[int, bytes]:
-    invoice_id, row, logo, kind = job
-    return invoice_id, render_invoice(row, logo, kind)
-
-
-def render_pending(
-    db: Database, clock: Clock, *, limit: int = 1000, processes: int = 1, progress: Progress | None = None
-) -> int:
-    """Render and store the PDFs of issued documents that have none yet; ``processes`` > 1 renders in parallel."""
-    with db.uow() as uow:
-        rows = rows_without_pdf(uow, limit)
-        logos = {op: get_branding(uow, op)[1:] for op in {r.operator_id for r in rows}}
-        for row in rows:
-            uow.session.expunge(row)
-    jobs = [(row.id, row, *logos[row.operator_id]) for row in rows]
-    if processes > 1 and len(jobs) > 1:
-        with ProcessPoolExecutor(processes) as pool:
-            results = pool.map(_render_job, jobs, chunksize=16)
-            for invoice_id, pdf in results:
-                store_pdf(db, invoice_id, pdf, clock=clock)
-                if progress is not None:
-                    progress(1)
-    else:
-        for job in jobs:
-            invoice_id, pdf = _render_job(job)
-            store_pdf(db, invoice_id, pdf, clock=clock)
-            if progress is not None:
-                progress(1)
-    return len(jobs)
 
 
 def run_once(db: Database, clock: Clock, smtp_url: str | None) -> None:

@@ -21,13 +21,11 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
 from voltbill.adapters.documents.branding import Branding, branding_from, logo_type
-from voltbill.adapters.documents.pdf import render_pdf
 from voltbill.adapters.store.db import Database, UnitOfWork
 from voltbill.adapters.store.tables.invoices import (
     InvoiceBrandingRow,
     InvoiceCdrRow,
     InvoiceCounterRow,
-    InvoiceDocumentRow,
     InvoiceRow,
 )
 from voltbill.adapters.store.tables.registry import Operator
@@ -265,7 +263,7 @@ def issue_monthly_statements(
 # ---- corrections ----------------------------------------------------------------------------------------------
 
 
-def _row(uow: UnitOfWork, operator_id: str, number: str, *, lock: bool = False) -> InvoiceRow:
+def find_row(uow: UnitOfWork, operator_id: str, number: str, *, lock: bool = False) -> InvoiceRow:
     stmt = select(InvoiceRow).where(InvoiceRow.operator_id == operator_id, InvoiceRow.number == number)
     row = uow.session.scalars(stmt.with_for_update() if lock else stmt).first()
     if row is None:
@@ -276,7 +274,7 @@ def _row(uow: UnitOfWork, operator_id: str, number: str, *, lock: bool = False) 
 def credit_invoice(uow: UnitOfWork, operator_id: str, number: str, *, clock: Clock) -> IssuedInvoice:
     """Issue a credit note cancelling invoice ``number`` in full and mark it ``credited``. Refused by name
     (``invoice_not_creditable``) for credit notes, void and already credited invoices."""
-    row = _row(uow, operator_id, number, lock=True)
+    row = find_row(uow, operator_id, number, lock=True)
     draft = credit_note_for(_invoice(row))  # raises invoice_not_creditable
     parties = dict(row.parties)
     key = idempotency_key("credit_note", invoice_id=row.id)
@@ -299,7 +297,7 @@ def void_invoice(uow: UnitOfWork, operator_id: str, number: str) -> Invoice:
     refused by name (``invoice_not_voidable``): credit it instead."""
     from voltbill.services.outbox import cancel_unsent, was_sent
 
-    row = _row(uow, operator_id, number, lock=True)
+    row = find_row(uow, operator_id, number, lock=True)
     if row.status != "issued" or row.kind == "credit_note" or was_sent(uow, row.id):
         raise Conflict(
             f"invoice {number} is {row.status}{' and was sent' if was_sent(uow, row.id) else ''}; "
@@ -318,7 +316,7 @@ def void_invoice(uow: UnitOfWork, operator_id: str, number: str) -> Invoice:
 
 def get_invoice(uow: UnitOfWork, operator_id: str, number: str) -> Invoice:
     """One invoice by number (``invoice_not_found`` otherwise)."""
-    return _invoice(_row(uow, operator_id, number))
+    return _invoice(find_row(uow, operator_id, number))
 
 
 def list_invoices(
@@ -334,44 +332,11 @@ def list_invoices(
     return [_invoice(r) for r in rows[:limit]], (rows[limit - 1].id if len(rows) > limit else None)
 
 
-def render_invoice(row: InvoiceRow, logo: bytes | None, logo_kind: str | None) -> bytes:
-    """The PDF of a stored invoice row, from its own snapshot of seller and buyer."""
-    parties = dict(row.parties)
-    seller = branding_from({k: v for k, v in parties["seller"].items()})
-    return render_pdf(_invoice(row), seller, parties.get("buyer") or {}, row.locale, logo=logo, logo_type=logo_kind)
-
-
 def invoice_pdf(db: Database, operator_id: str, number: str, *, clock: Clock) -> bytes:
-    """The invoice's PDF: rendered once, stored, and served from the store afterwards."""
-    with db.uow() as uow:
-        row = _row(uow, operator_id, number)
-        stored = uow.session.get(InvoiceDocumentRow, row.id)
-        if stored is not None:
-            return stored.pdf
-        _, logo, kind = get_branding(uow, operator_id)
-        uow.session.expunge(row)  # rendering happens outside the transaction
-    pdf = render_invoice(row, logo, kind)
-    return store_pdf(db, row.id, pdf, clock=clock)
+    """The invoice's PDF (with its Factur-X XML): rendered once, stored, served from the store afterwards."""
+    from voltbill.services.invoice_documents import pdf_for
 
-
-def store_pdf(db: Database, invoice_id: int, pdf: bytes, *, clock: Clock) -> bytes:
-    """Keep the first rendering of an invoice (a concurrent renderer's copy is discarded); returns the stored PDF."""
-    with db.uow() as uow:
-        uow.session.add(InvoiceDocumentRow(invoice_id=invoice_id, pdf=pdf, rendered_at=clock.now()))
-        try:
-            uow.commit()
-            return pdf
-        except IntegrityError:
-            uow.rollback()
-            stored = uow.session.get(InvoiceDocumentRow, invoice_id)
-            return stored.pdf if stored is not None else pdf
-
-
-def rows_without_pdf(uow: UnitOfWork, limit: int) -> list[InvoiceRow]:
-    """Issued documents whose PDF has not been rendered yet, oldest first."""
-    has_pdf = select(InvoiceDocumentRow.invoice_id)
-    stmt = select(InvoiceRow).where(InvoiceRow.number.is_not(None), InvoiceRow.id.not_in(has_pdf))
-    return list(uow.session.scalars(stmt.order_by(InvoiceRow.id).limit(limit)))
+    return pdf_for(db, operator_id, number, clock=clock)
 
 
 def check_period(period: str) -> tuple[datetime, datetime]:

@@ -1,0 +1,109 @@
+"""Invoice PDFs: render once from the stored invoice (its own seller/buyer snapshot), keep, serve from the store.
+
+``render_pending`` renders in batches and can fan out over processes: Typst and Factur-X are CPU-bound, the
+database work stays in the calling process.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from voltbill.adapters.documents.branding import branding_from
+from voltbill.adapters.documents.pdf import render_pdf
+from voltbill.adapters.store.db import Database, UnitOfWork
+from voltbill.adapters.store.tables.invoices import InvoiceDocumentRow, InvoiceRow
+from voltbill.domain.clock import Clock
+from voltbill.domain.invoice_json import invoice_from_json
+from voltbill.services.invoicing import find_row, get_branding
+
+Progress = Callable[[int], None]
+
+
+@dataclass(frozen=True, slots=True)
+class RenderJob:
+    """Everything needed to render one stored invoice, as plain data (it crosses process boundaries)."""
+
+    invoice_id: int
+    document: dict[str, Any]
+    status: str
+    parties: dict[str, Any]
+    locale: str
+    logo: bytes | None
+    logo_type: str | None
+
+    @classmethod
+    def of(cls, row: InvoiceRow, logo: bytes | None, logo_type: str | None) -> RenderJob:
+        return cls(row.id, dict(row.document), row.status, dict(row.parties), row.locale, logo, logo_type)
+
+    def render(self) -> bytes:
+        """The PDF, from the invoice's own snapshot of seller and buyer."""
+        invoice = invoice_from_json({**self.document, "status": self.status})
+        seller = branding_from(dict(self.parties["seller"]))
+        buyer = self.parties.get("buyer") or {}
+        return render_pdf(invoice, seller, buyer, self.locale, logo=self.logo, logo_type=self.logo_type)
+
+
+def pdf_for(db: Database, operator_id: str, number: str, *, clock: Clock) -> bytes:
+    """The invoice's PDF: rendered once, stored, and served from the store afterwards."""
+    with db.uow() as uow:
+        row = find_row(uow, operator_id, number)
+        stored = uow.session.get(InvoiceDocumentRow, row.id)
+        if stored is not None:
+            return stored.pdf
+        _, logo, kind = get_branding(uow, operator_id)
+        uow.session.expunge(row)  # rendering happens outside the transaction
+    return store_pdf(db, row.id, RenderJob.of(row, logo, kind).render(), clock=clock)
+
+
+def store_pdf(db: Database, invoice_id: int, pdf: bytes, *, clock: Clock) -> bytes:
+    """Keep the first rendering of an invoice (a concurrent renderer's copy is discarded); returns the stored PDF."""
+    with db.uow() as uow:
+        uow.session.add(InvoiceDocumentRow(invoice_id=invoice_id, pdf=pdf, rendered_at=clock.now()))
+        try:
+            uow.commit()
+            return pdf
+        except IntegrityError:
+            uow.rollback()
+            stored = uow.session.get(InvoiceDocumentRow, invoice_id)
+            return stored.pdf if stored is not None else pdf
+
+
+def rows_without_pdf(uow: UnitOfWork, limit: int) -> list[InvoiceRow]:
+    """Issued documents whose PDF has not been rendered yet, oldest first."""
+    has_pdf = select(InvoiceDocumentRow.invoice_id)
+    stmt = select(InvoiceRow).where(InvoiceRow.number.is_not(None), InvoiceRow.id.not_in(has_pdf))
+    return list(uow.session.scalars(stmt.order_by(InvoiceRow.id).limit(limit)))
+
+
+def _render(job: RenderJob) -> tuple[int, bytes]:
+    return job.invoice_id, job.render()
+
+
+def render_pending(
+    db: Database, clock: Clock, *, limit: int = 1000, processes: int = 1, progress: Progress | None = None
+) -> int:
+    """Render and store the PDFs of issued documents that have none yet; ``processes`` > 1 renders in parallel
+    (Typst and Factur-X are CPU-bound; this process keeps the database work)."""
+    with db.uow() as uow:
+        rows = rows_without_pdf(uow, limit)
+        logos = {op: get_branding(uow, op)[1:] for op in {r.operator_id for r in rows}}
+        jobs = [RenderJob.of(row, *logos[row.operator_id]) for row in rows]
+    if processes > 1 and len(jobs) > 1:
+        with ProcessPoolExecutor(processes) as pool:
+            _store_all(db, clock, pool.map(_render, jobs, chunksize=8), progress)
+    else:
+        _store_all(db, clock, map(_render, jobs), progress)
+    return len(jobs)
+
+
+def _store_all(db: Database, clock: Clock, results: Iterable[tuple[int, bytes]], progress: Progress | None) -> None:
+    for invoice_id, pdf in results:
+        store_pdf(db, invoice_id, pdf, clock=clock)
+        if progress is not None:
+            progress(1)
