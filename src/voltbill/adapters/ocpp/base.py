@@ -1,0 +1,142 @@
+"""What both OCPP versions share on the server side: frame handling with the spec's CALLERRORs, running use
+cases off the event loop, and sending CALLs (operator commands, cost updates) to the charger."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from ocpp.exceptions import OCPPError
+from ocpp.messages import Call, CallError, CallResult
+
+from voltbill.adapters.ocpp.frames import CODES, FrameError, dumps, parse_frame, validate_call
+from voltbill.domain.errors import InvalidInput, VoltbillError
+
+if TYPE_CHECKING:
+    from voltbill.adapters.ocpp.connection import WebSocketConnection
+    from voltbill.adapters.ocpp.gateway import OcppGateway
+
+log = logging.getLogger("voltbill.ocpp")
+
+
+class ChargerCallFailed(VoltbillError):
+    """The charger answered a CALL with a CALLERROR, did not answer in time, or is not connected."""
+
+    code = "charger_call_failed"
+
+
+def ocpp_datetime(moment: datetime) -> str:
+    """An OCPP dateTime: UTC, millisecond precision, ``Z``."""
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+class ServerChargePoint:
+    """Mixin for ``ocpp.v16.ChargePoint`` / ``ocpp.v201.ChargePoint`` subclasses: one per connected charger.
+
+    Replaces the library's frame routing so that every malformed frame or payload is answered with the CALLERROR
+    the spec names (the library only logs unparseable frames) and the connection stays up.
+    """
+
+    protocol: str  # the WebSocket subprotocol, "ocpp1.6" or "ocpp2.0.1"
+    _ocpp_version: str
+    _actions: frozenset[str]  # every action the version defines (to tell NotImplemented from NotSupported)
+    route_map: dict[str, dict[str, Any]]
+    _response_queue: asyncio.Queue[Any]
+    _call_lock: asyncio.Lock
+    _response_timeout: float
+    id: str
+
+    def __init__(self, charge_point_id: str, connection: WebSocketConnection, gateway: OcppGateway) -> None:
+        super().__init__(  # type: ignore[call-arg]
+            charge_point_id, connection, response_timeout=gateway.settings.ocpp_response_timeout_s, logger=log
+        )
+        self.connection = connection
+        self.gateway = gateway
+        self.loop = asyncio.get_running_loop()
+
+    async def _send(self, message: str) -> None:
+        await self.connection.send(message)
+
+    async def _answer_error(self, error: FrameError) -> None:
+        await self._send(error.call_error(self._ocpp_version).to_json())
+
+    async def route_message(self, raw_msg: str) -> None:
+        """Route one frame: CALLs to their handler, CALLRESULT/CALLERROR to the waiting ``call``."""
+        self.gateway.seen(self.id)
+        if len(raw_msg) > self.gateway.settings.ocpp_max_frame_bytes:
+            limit = self.gateway.settings.ocpp_max_frame_bytes
+            await self._answer_error(FrameError("format", "-1", f"the frame is larger than {limit} bytes"))
+            return
+        try:
+            msg = parse_frame(raw_msg)
+            if isinstance(msg, Call):
+                await self._dispatch(msg)
+            else:
+                self._response_queue.put_nowait(msg)
+        except FrameError as error:
+            log.info("%s: refused frame (%s): %s", self.id, error.kind, error.description)
+            await self._answer_error(error)
+
+    async def _dispatch(self, msg: Call) -> None:
+        if msg.action not in self.route_map:
+            kind = "not_supported" if msg.action in self._actions else "not_implemented"
+            raise FrameError(kind, msg.unique_id, f"{msg.action} is not handled by this central system")
+        validate_call(msg, self._ocpp_version)
+        try:
+            await self._handle_call(msg)  # type: ignore[attr-defined]
+        except OCPPError as error:
+            code = _version_code(error.code, self._ocpp_version)
+            await self._send(CallError(msg.unique_id, code, error.description, error.details).to_json())
+
+    async def db(self, use_case: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        """Run ``use_case(uow, ctx, *args, **kwargs)`` in a worker thread, in its own unit of work."""
+        return await self.gateway.run(use_case, *args, **kwargs)
+
+    async def send_call(self, action: str, payload: dict[str, Any]) -> dict[str, Any]:
+        """Send a CALL and return the charger's CALLRESULT payload; raise ``ChargerCallFailed`` otherwise.
+
+        Safe from any task of this event loop; CALLs are sent one at a time (OCPP-J allows one open CALL).
+        """
+        if action not in self._actions:
+            raise InvalidInput(f"{action} is not an OCPP {self._ocpp_version} action or command.", field="command")
+        call = Call(str(uuid.uuid4()), action, payload)
+        try:
+            validate_call(call, self._ocpp_version)
+        except FrameError as error:
+            raise InvalidInput(error.description, code="invalid_command", field="params") from error
+        async with self._call_lock:
+            await self._send(dumps([2, call.unique_id, action, payload]))
+            try:
+                response = await self._get_specific_response(  # type: ignore[attr-defined]
+                    call.unique_id, self._response_timeout
+                )
+            except TimeoutError as exc:
+                raise ChargerCallFailed(
+                    f"charge point {self.id} did not answer {action} within {self._response_timeout:g} s.",
+                    code="charger_timeout",
+                ) from exc
+        if isinstance(response, CallError):
+            raise ChargerCallFailed(
+                f"charge point {self.id} refused {action}: {response.error_code} {response.error_description}".strip()
+            )
+        assert isinstance(response, CallResult)
+        return dict(response.payload)
+
+
+def required_param(params: dict[str, Any], name: str) -> Any:
+    """``params[name]`` of an operator command, refused by name when missing."""
+    if params.get(name) in (None, "", []):
+        raise InvalidInput(f"{name} is required for this command.", field=f"params.{name}")
+    return params[name]
+
+
+def _version_code(code: str, version: str) -> str:
+    """The library raises 2.0.1 spellings; 1.6 chargers get the 1.6 ones."""
+    for v16, v201 in CODES.values():
+        if code in (v16, v201):
+            return v16 if version == "1.6" else v201
+    return code

@@ -1,0 +1,57 @@
+"""Live cost while a session runs: at most one update per transaction per ``ocpp_cost_update_interval_s``,
+published as ``session.cost_updated`` and pushed to the charger (2.0.1 CostUpdated, 1.6 DataTransfer if enabled).
+
+Runs as a task after the charger's message is answered: a CALL from inside a handler would wait for a response
+that the same (blocked) receive loop has to read.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
+
+from voltbill.services import charging
+
+if TYPE_CHECKING:
+    from voltbill.adapters.ocpp.base import ServerChargePoint
+
+log = logging.getLogger("voltbill.ocpp")
+
+Push = Callable[[str, dict[str, Any]], Awaitable[None]]
+
+
+class CostUpdates:
+    """Throttled cost updates of one connection; ``push`` sends one to the charger (``None``: publish only)."""
+
+    __slots__ = ("_charge_point", "_push", "_sent", "_tasks")
+
+    def __init__(self, charge_point: ServerChargePoint, push: Push | None) -> None:
+        self._charge_point = charge_point
+        self._push = push
+        self._sent: dict[str, float] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def maybe_send(self, transaction_id: str) -> None:
+        interval = self._charge_point.gateway.settings.ocpp_cost_update_interval_s
+        now = time.monotonic()
+        last = self._sent.get(transaction_id)
+        if interval <= 0 or (last is not None and now - last < interval):
+            return
+        self._sent[transaction_id] = now
+        task = asyncio.create_task(self._update(transaction_id))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def forget(self, transaction_id: str) -> None:
+        self._sent.pop(transaction_id, None)
+
+    async def _update(self, transaction_id: str) -> None:
+        try:
+            cost = await self._charge_point.db(charging.publish_cost_update, self._charge_point.id, transaction_id)
+            if cost is not None and self._push is not None:
+                await self._push(transaction_id, cost)
+        except Exception as exc:
+            log.warning("%s: cost update for transaction %s failed: %s", self._charge_point.id, transaction_id, exc)

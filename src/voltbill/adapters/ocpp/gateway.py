@@ -1,0 +1,152 @@
+"""The OCPP gateway of one app: use-case context, worker threads, write-behind batching of meter values, and the
+background jobs (liveness of sessions, closing sessions whose charger vanished).
+
+Blocking database work never runs on the event loop. Meter values and charging-state updates of all chargers are
+collected for a few milliseconds and written in one transaction; each charger gets its CALLRESULT only after the
+batch holding its message is committed, so an answered MeterValues is always stored.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+import anyio.to_thread
+
+from voltbill.adapters.ocpp.connections import ConnectionRegistry, registry
+from voltbill.adapters.store.db import Database
+from voltbill.config import Settings
+from voltbill.services import charging
+from voltbill.services.charging import ChargingContext, TransactionUpdate
+
+log = logging.getLogger("voltbill.ocpp")
+
+_BATCH_MAX = 2000
+_TOUCH_EVERY_S = 30.0
+
+
+class UpdateBatcher:
+    """Write-behind queue for ``TransactionUpdate``s: one commit per batch, every submitter waits for it."""
+
+    def __init__(self, gateway: OcppGateway) -> None:
+        self._gateway = gateway
+        self._pending: list[tuple[TransactionUpdate, asyncio.Future[None]]] = []
+        self._wakeup = asyncio.Event()
+
+    async def submit(self, update: TransactionUpdate) -> None:
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._pending.append((update, future))
+        self._wakeup.set()
+        await future
+
+    async def run(self) -> None:
+        while True:
+            await self._wakeup.wait()
+            self._wakeup.clear()
+            await asyncio.sleep(0)  # let the chargers whose frames are already read join this batch
+            batch, self._pending = self._pending[:_BATCH_MAX], self._pending[_BATCH_MAX:]
+            if self._pending:
+                self._wakeup.set()
+            await self._write(batch)
+
+    async def _write(self, batch: list[tuple[TransactionUpdate, asyncio.Future[None]]]) -> None:
+        try:
+            await self._gateway.run(charging.record_transaction_updates, [u for u, _ in batch])
+        except Exception:
+            log.exception("meter value batch of %d failed; writing one by one", len(batch))
+            for update, future in batch:
+                try:
+                    await self._gateway.run(charging.record_transaction_updates, [update])
+                except Exception as exc:
+                    if not future.done():
+                        future.set_exception(exc)
+            for _, future in batch:
+                if not future.done():
+                    future.set_result(None)
+            return
+        for _, future in batch:
+            if not future.done():
+                future.set_result(None)
+
+
+class OcppGateway:
+    """Per-app OCPP state (``app.state.ocpp``). ``start()``/``stop()`` run the background jobs."""
+
+    def __init__(self, state: Any, connections: ConnectionRegistry = registry) -> None:
+        self.settings: Settings = state.settings
+        self.db: Database = state.db
+        self.ctx = ChargingContext(
+            bus=state.bus,
+            clock=state.clock,
+            start_checks=state.start_checks,
+            skew_tolerance_s=self.settings.ocpp_clock_skew_tolerance_s,
+        )
+        self.connections = connections
+        self._last_seen: dict[str, datetime] = {}
+        self._tasks: list[asyncio.Task[None]] = []
+        self._batcher: UpdateBatcher | None = None
+
+    def _in_uow(self, use_case: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        with self.db.uow() as uow:
+            return use_case(uow, self.ctx, *args, **kwargs)
+
+    async def run(self, use_case: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        """``use_case(uow, ctx, *args, **kwargs)`` in a worker thread, in its own unit of work."""
+        return await anyio.to_thread.run_sync(functools.partial(self._in_uow, use_case, args, kwargs))
+
+    async def record_update(self, update: TransactionUpdate) -> None:
+        """Store samples/state through the write-behind batch; returns once committed."""
+        self.start()
+        assert self._batcher is not None
+        await self._batcher.submit(update)
+
+    def seen(self, charge_point_id: str) -> None:
+        self._last_seen[charge_point_id] = self.ctx.clock.now()
+
+    def start(self) -> None:
+        """Start the batch writer and the periodic jobs (idempotent; needs a running event loop)."""
+        if self._tasks:
+            return
+        self._batcher = UpdateBatcher(self)
+        self._tasks = [
+            asyncio.create_task(self._batcher.run(), name="ocpp-batcher"),
+            asyncio.create_task(self._every(_TOUCH_EVERY_S, self._touch), name="ocpp-touch"),
+            asyncio.create_task(self._every(self._sweep_interval(), self._sweep), name="ocpp-timeouts"),
+        ]
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks = []
+        await self._touch()
+
+    def _sweep_interval(self) -> float:
+        return max(1.0, min(60.0, self.settings.session_timeout_s / 4))
+
+    async def _every(self, seconds: float, job: Callable[[], Any]) -> None:
+        while True:
+            await asyncio.sleep(seconds)
+            try:
+                await job()
+            except Exception:
+                log.exception("OCPP background job %s failed; retrying in %.0f s", job.__name__, seconds)
+
+    async def _touch(self) -> None:
+        seen, self._last_seen = self._last_seen, {}
+        if seen:
+            await anyio.to_thread.run_sync(functools.partial(self._touch_sync, seen))
+
+    def _touch_sync(self, seen: dict[str, datetime]) -> None:
+        with self.db.uow() as uow:
+            charging.touch_sessions(uow, seen)
+
+    async def _sweep(self) -> None:
+        await self._touch()
+        closed = await self.run(charging.close_timed_out_sessions, self.settings.session_timeout_s)
+        if closed:
+            log.warning("closed %d sessions whose charger went silent: %s", len(closed), ", ".join(closed))

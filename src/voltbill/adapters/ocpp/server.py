@@ -1,0 +1,101 @@
+"""The OCPP WebSocket endpoint ``/ocpp/{charge_point_id}`` (OCPP-J 1.6 and 2.0.1 on one route).
+
+Security profile 1 (OCPP 2.0.1 Part 2 A00.FR.2xx; OCPP-J 1.6 security whitepaper): HTTP Basic auth with user =
+charge point id. An unknown charger or a wrong password is refused in the handshake with HTTP 401 (a WebSocket
+denial response; uvicorn supports the ASGI ``websocket.http.response`` extension). A client that offers no
+subprotocol we speak gets the handshake without ``Sec-WebSocket-Protocol`` and is closed at once (OCPP-J 1.6
+§3.1.2), with close code 1002.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import logging
+from typing import Any
+
+from fastapi import FastAPI
+from starlette.responses import Response
+from starlette.websockets import WebSocket, WebSocketDisconnect
+
+from voltbill.adapters.ocpp.base import ServerChargePoint
+from voltbill.adapters.ocpp.connection import WebSocketConnection
+from voltbill.adapters.ocpp.gateway import OcppGateway
+from voltbill.adapters.ocpp.v16 import ChargePoint16
+from voltbill.adapters.ocpp.v201 import ChargePoint201
+from voltbill.services.registry import verify_charger_password
+
+log = logging.getLogger("voltbill.ocpp")
+
+VERSIONS: dict[str, type[ServerChargePoint]] = {"ocpp2.0.1": ChargePoint201, "ocpp1.6": ChargePoint16}
+
+
+def install_ocpp(app: FastAPI) -> OcppGateway:
+    """Add the OCPP endpoint to ``app`` (its state must hold settings, db, bus, clock, start_checks)."""
+    gateway = OcppGateway(app.state)
+    app.state.ocpp = gateway
+    app.add_api_websocket_route("/ocpp/{charge_point_id}", ocpp_endpoint)
+    return gateway
+
+
+def basic_auth(websocket: WebSocket) -> tuple[str, str] | None:
+    """``(user, password)`` from an ``Authorization: Basic`` header, or ``None``."""
+    header = websocket.headers.get("authorization", "")
+    scheme, _, encoded = header.partition(" ")
+    if scheme.lower() != "basic":
+        return None
+    try:
+        user, sep, password = base64.b64decode(encoded.strip(), validate=True).decode("utf-8").partition(":")
+    except (binascii.Error, UnicodeDecodeError):
+        return None
+    return (user, password) if sep else None
+
+
+async def _authenticated(gateway: OcppGateway, websocket: WebSocket, charge_point_id: str) -> bool:
+    credentials = basic_auth(websocket)
+    if credentials is not None and credentials[0] != charge_point_id:
+        return False
+    password = credentials[1] if credentials else None
+
+    def check(uow: Any, _ctx: Any) -> bool:
+        return verify_charger_password(uow, charge_point_id, password)
+
+    return bool(await gateway.run(check))
+
+
+async def ocpp_endpoint(websocket: WebSocket, charge_point_id: str) -> None:
+    """One charger connection, from handshake to disconnect."""
+    gateway: OcppGateway = websocket.app.state.ocpp
+    gateway.start()
+    if not await _authenticated(gateway, websocket, charge_point_id):
+        log.info("%s: refused: unknown charger or wrong password", charge_point_id)
+        await websocket.send_denial_response(
+            Response(status_code=401, headers={"WWW-Authenticate": 'Basic realm="voltbill OCPP"'})
+        )
+        return
+    offered = websocket.scope.get("subprotocols") or []
+    protocol = next((p for p in offered if p in VERSIONS), None)
+    if protocol is None:
+        await websocket.accept()
+        await websocket.close(1002, "supported subprotocols: ocpp2.0.1, ocpp1.6")
+        return
+    await websocket.accept(subprotocol=protocol)
+    connection = WebSocketConnection(websocket, max_messages_per_s=gateway.settings.ocpp_max_messages_per_s)
+    charge_point = VERSIONS[protocol](charge_point_id, connection, gateway)
+    replaced = gateway.connections.add(charge_point)
+    if replaced is not None:
+        log.info("%s: new connection replaces the old one", charge_point_id)
+        await _close_quietly(replaced)
+    try:
+        await charge_point.start()  # type: ignore[attr-defined]
+    except WebSocketDisconnect:
+        pass
+    finally:
+        gateway.connections.remove(charge_point)
+
+
+async def _close_quietly(charge_point: ServerChargePoint) -> None:
+    try:
+        await charge_point.connection.close(1000, "replaced by a new connection")
+    except Exception:  # already gone
+        log.debug("%s: old connection was already closed", charge_point.id)

@@ -1,0 +1,561 @@
+"""Charging use cases called by the OCPP handlers (both versions map onto one session model).
+
+Every use case is idempotent on the charger's own identifiers, because chargers retry and replay after being
+offline: a session is unique per charger + transaction id (1.6 starts also per start key), a meter value per
+charger + transaction + timestamp + measurand + phase, a status change per connector + timestamp + status, and a
+session is closed and priced once. Events are published after the commit that made them true.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import IntegrityError
+
+from voltbill.adapters.store.db import UnitOfWork
+from voltbill.adapters.store.tables.sessions import (
+    CdrRow,
+    ConnectorStatusHistoryRow,
+    ConnectorStatusRow,
+    MeterValueRow,
+    SessionRow,
+)
+from voltbill.domain.clock import Clock
+from voltbill.domain.idempotency import idempotency_key
+from voltbill.domain.sessions import Sample, clamp_future, first_energy_wh, last_energy_wh
+from voltbill.services import registry
+from voltbill.services.events import EventBus
+from voltbill.services.session_pricing import close_and_price
+from voltbill.services.sessions_query import get_cdr, get_session, list_cdrs, list_sessions, live_cost
+
+__all__ = [
+    "Authorization",
+    "ChargingContext",
+    "SessionStart",
+    "SessionStop",
+    "StartSession",
+    "StopSession",
+    "TransactionUpdate",
+    "attach_id_token",
+    "authorize",
+    "close_timed_out_sessions",
+    "get_cdr",
+    "get_session",
+    "list_cdrs",
+    "list_sessions",
+    "live_cost",
+    "publish_cost_update",
+    "record_boot",
+    "record_status",
+    "record_transaction_updates",
+    "start_session",
+    "stop_session",
+    "touch_sessions",
+]
+
+log = logging.getLogger(__name__)
+
+StartCheck = Callable[[UnitOfWork, registry.TokenInfo], "str | None"]
+
+
+@dataclass
+class ChargingContext:
+    """What the use cases need besides the unit of work: the event bus, the clock, the payment start checks
+    (``app.state.start_checks``) and how far ahead of the server a charger clock may run (seconds)."""
+
+    bus: EventBus
+    clock: Clock
+    start_checks: Sequence[StartCheck] = field(default_factory=list)
+    skew_tolerance_s: int = 300
+
+
+@dataclass(frozen=True)
+class Authorization:
+    """The answer to an id token: ``status`` in OCPP 2.0.1 terms (Accepted, Blocked, Invalid, Unknown, NoCredit);
+    ``reason`` says why a start check refused it."""
+
+    status: str
+    driver_id: str | None = None
+    reason: str | None = None
+
+
+@dataclass(frozen=True)
+class StartSession:
+    """A transaction start. ``transaction_id`` is the charger's (2.0.1) or ``None`` to allocate one (1.6)."""
+
+    charge_point_id: str
+    protocol: str
+    evse_id: int
+    connector_id: int
+    timestamp: datetime
+    meter_start_wh: Decimal | None  # None: the first energy register reading (2.0.1 Started may carry none)
+    id_token: str | None = None
+    id_token_type: str | None = None
+    transaction_id: str | None = None
+    seq_no: int | None = None
+    charging_state: str | None = None
+    samples: tuple[Sample, ...] = ()
+
+
+@dataclass(frozen=True)
+class SessionStart:
+    session_id: str
+    transaction_id: str
+    authorization: Authorization | None
+    replayed: bool
+
+
+@dataclass(frozen=True)
+class TransactionUpdate:
+    """Samples and/or a charging state for a transaction (or, 1.6 without transactionId, for a connector)."""
+
+    charge_point_id: str
+    transaction_id: str | None
+    connector_id: int | None = None
+    samples: tuple[Sample, ...] = ()
+    charging_state: str | None = None
+    state_at: datetime | None = None
+    seq_no: int | None = None
+
+
+@dataclass(frozen=True)
+class StopSession:
+    charge_point_id: str
+    transaction_id: str
+    timestamp: datetime
+    meter_stop_wh: Decimal | None = None
+    reason: str | None = None
+    id_token: str | None = None
+    samples: tuple[Sample, ...] = ()
+    seq_no: int | None = None
+
+
+@dataclass(frozen=True)
+class SessionStop:
+    """The result of a stop: ``session_id`` ``None`` for an unknown transaction; ``total_cost_incl_vat`` the
+    CDR total (``None`` when unpriced); ``replayed`` when the session was already closed."""
+
+    session_id: str | None
+    cdr_id: str | None
+    currency: str | None
+    total_cost_excl_vat: Decimal | None
+    total_cost_incl_vat: Decimal | None
+    replayed: bool
+    authorization: Authorization | None = None
+
+
+def _insert_ignoring_duplicates(uow: UnitOfWork, table: Any, rows: list[dict[str, Any]]) -> None:
+    """INSERT ... ON CONFLICT DO NOTHING: a replayed row is skipped by its unique constraint."""
+    if not rows:
+        return
+    dialect = postgresql if uow.is_postgres else sqlite
+    uow.session.execute(dialect.insert(table).on_conflict_do_nothing(), rows)
+
+
+def _flag(row: SessionRow, flag: str) -> None:
+    if flag not in (row.flags or []):
+        row.flags = [*(row.flags or []), flag]
+
+
+def record_boot(uow: UnitOfWork, ctx: ChargingContext, charge_point_id: str, **details: str | None) -> None:
+    """BootNotification: remember vendor/model/firmware/protocol and that the charger is alive."""
+    registry.record_charger_boot(uow, charge_point_id, at=ctx.clock.now(), **details)
+
+
+def authorize(uow: UnitOfWork, ctx: ChargingContext, uid: str, *, charge_point_id: str) -> Authorization:
+    """Authorize an id token: the registry's answer, then every start check (payments) for accepted tokens."""
+    token = registry.authorize_id_token(uow, uid, charge_point_id=charge_point_id)
+    if token.status != "Accepted":
+        return Authorization(token.status, token.driver_id)
+    for check in ctx.start_checks:
+        reason = check(uow, token)
+        if reason is not None:
+            log.info("id token %s refused at %s: %s", uid, charge_point_id, reason)
+            return Authorization("NoCredit", token.driver_id, reason)
+    return Authorization("Accepted", token.driver_id)
+
+
+def record_status(
+    uow: UnitOfWork,
+    ctx: ChargingContext,
+    charge_point_id: str,
+    *,
+    evse_id: int,
+    connector_id: int,
+    status: str,
+    timestamp: datetime,
+    error_code: str | None = None,
+) -> None:
+    """StatusNotification: keep the connector's latest status and its history (for parked time)."""
+    timestamp, _ = clamp_future(timestamp, ctx.clock.now(), ctx.skew_tolerance_s)
+    _record_state(uow, charge_point_id, evse_id, connector_id, status, timestamp, error_code)
+    uow.commit()
+
+
+def _record_state(
+    uow: UnitOfWork,
+    charge_point_id: str,
+    evse_id: int,
+    connector_id: int,
+    status: str,
+    timestamp: datetime,
+    error_code: str | None = None,
+) -> None:
+    key = {"charge_point_id": charge_point_id, "evse_id": evse_id, "connector_id": connector_id}
+    _insert_ignoring_duplicates(
+        uow, ConnectorStatusHistoryRow, [{**key, "status": status, "error_code": error_code, "timestamp": timestamp}]
+    )
+    current = uow.session.get(ConnectorStatusRow, (charge_point_id, evse_id, connector_id))
+    if current is None:
+        uow.session.add(ConnectorStatusRow(**key, status=status, error_code=error_code, timestamp=timestamp))
+    elif current.timestamp <= timestamp:  # a replayed older status does not overwrite a newer one
+        current.status, current.error_code, current.timestamp = status, error_code, timestamp
+
+
+def _sample_rows(row: SessionRow, samples: Sequence[Sample], now: datetime, tolerance_s: int) -> list[dict[str, Any]]:
+    rows = []
+    for s in samples:
+        at, clamped = clamp_future(s.timestamp, now, tolerance_s)
+        if clamped:
+            _flag(row, "clock_skew_clamped")
+        rows.append(
+            {
+                "session_id": row.id,
+                "charge_point_id": row.charge_point_id,
+                "transaction_id": row.transaction_id,
+                "timestamp": at,
+                "measurand": s.measurand,
+                "phase": s.phase,
+                "value": format(s.value, "f"),
+                "unit": s.unit,
+                "context": s.context,
+            }
+        )
+    return rows
+
+
+def _find_session(uow: UnitOfWork, charge_point_id: str, transaction_id: str) -> SessionRow | None:
+    return uow.session.scalars(
+        select(SessionRow).where(
+            SessionRow.charge_point_id == charge_point_id, SessionRow.transaction_id == transaction_id
+        )
+    ).first()
+
+
+def _start_key(cmd: StartSession) -> str | None:
+    if cmd.transaction_id is not None:
+        return None  # 2.0.1: the charger's transactionId is the key
+    # OCPP 1.6 §6.46: a retried StartTransaction carries the same connector, idTag, timestamp and meterStart.
+    return idempotency_key(
+        "ocpp16_start",
+        charge_point_id=cmd.charge_point_id,
+        connector_id=cmd.connector_id,
+        id_tag=cmd.id_token,
+        timestamp=cmd.timestamp.isoformat(),
+        meter_start=cmd.meter_start_wh,
+    )
+
+
+def _existing_start(uow: UnitOfWork, cmd: StartSession, start_key: str | None) -> SessionRow | None:
+    if start_key is not None:
+        return uow.session.scalars(select(SessionRow).where(SessionRow.start_key == start_key)).first()
+    assert cmd.transaction_id is not None
+    return _find_session(uow, cmd.charge_point_id, cmd.transaction_id)
+
+
+def _replayed_start(row: SessionRow) -> SessionStart:
+    auth = Authorization(row.auth_status, row.driver_id) if row.auth_status else None
+    return SessionStart(row.id, row.transaction_id, auth, replayed=True)
+
+
+def start_session(uow: UnitOfWork, ctx: ChargingContext, cmd: StartSession) -> SessionStart:
+    """Open a session (1.6 StartTransaction, 2.0.1 TransactionEvent Started). A replay returns the first result."""
+    start_key = _start_key(cmd)
+    existing = _existing_start(uow, cmd, start_key)
+    if existing is not None:
+        return _replayed_start(existing)
+    now = ctx.clock.now()
+    auth = authorize(uow, ctx, cmd.id_token, charge_point_id=cmd.charge_point_id) if cmd.id_token else None
+    started_at, clamped = clamp_future(cmd.timestamp, now, ctx.skew_tolerance_s)
+    cp = registry.get_charge_point(uow, cmd.charge_point_id)
+    row = SessionRow(
+        id=f"ses_{secrets.token_hex(10)}",
+        charge_point_id=cmd.charge_point_id,
+        transaction_id=cmd.transaction_id or str(secrets.randbelow(2**31 - 2) + 1),
+        protocol=cmd.protocol,
+        evse_id=cmd.evse_id,
+        connector_id=cmd.connector_id,
+        id_token=cmd.id_token,
+        id_token_type=cmd.id_token_type,
+        auth_status=auth.status if auth else None,
+        driver_id=auth.driver_id if auth else None,
+        status="active",
+        start_date_time=started_at,
+        meter_start_wh=cmd.meter_start_wh if cmd.meter_start_wh is not None else first_energy_wh(cmd.samples),
+        last_seq_no=cmd.seq_no,
+        last_seen_at=now,
+        tariff_id=cp.tariff_id if cp else None,
+        start_key=start_key,
+        flags=["clock_skew_clamped"] if clamped else [],
+        created_at=now,
+    )
+    uow.session.add(row)
+    try:
+        uow.session.flush()
+    except IntegrityError:  # a concurrent identical start won the race: answer with its result
+        uow.rollback()
+        existing = _existing_start(uow, cmd, start_key)
+        if existing is None:
+            raise
+        return _replayed_start(existing)
+    _insert_ignoring_duplicates(uow, MeterValueRow, _sample_rows(row, cmd.samples, now, ctx.skew_tolerance_s))
+    if cmd.charging_state:
+        _record_state(uow, row.charge_point_id, row.evse_id, row.connector_id, cmd.charging_state, started_at)
+    uow.commit()
+    ctx.bus.publish(
+        "session.started",
+        {
+            "session_id": row.id,
+            "charge_point_id": row.charge_point_id,
+            "connector_id": row.connector_id,
+            "transaction_id": row.transaction_id,
+            "driver_id": row.driver_id,
+            "id_token": row.id_token,
+            "start_date_time": row.start_date_time.isoformat(),
+        },
+    )
+    return SessionStart(row.id, row.transaction_id, auth, replayed=False)
+
+
+def record_transaction_updates(uow: UnitOfWork, ctx: ChargingContext, updates: Sequence[TransactionUpdate]) -> int:
+    """Store meter values and charging states of many transactions in one commit (the write-behind batch).
+
+    Updates for unknown transactions are ignored (counted out); a 1.6 MeterValues without transactionId is
+    attached to the connector's active session, if any. Returns how many updates matched a session.
+    """
+    now = ctx.clock.now()
+    matched = 0
+    rows: list[dict[str, Any]] = []
+    for upd in updates:
+        session = _session_for_update(uow, upd)
+        if session is None:
+            continue
+        matched += 1
+        rows.extend(_sample_rows(session, upd.samples, now, ctx.skew_tolerance_s))
+        if session.meter_start_wh is None:
+            session.meter_start_wh = first_energy_wh(upd.samples)
+        session.last_seen_at = now
+        if upd.seq_no is not None:
+            session.last_seq_no = max(upd.seq_no, session.last_seq_no or 0)
+        if upd.charging_state:
+            at, _ = clamp_future(upd.state_at or now, now, ctx.skew_tolerance_s)
+            _record_state(uow, session.charge_point_id, session.evse_id, session.connector_id, upd.charging_state, at)
+    _insert_ignoring_duplicates(uow, MeterValueRow, rows)
+    uow.commit()
+    return matched
+
+
+def _session_for_update(uow: UnitOfWork, upd: TransactionUpdate) -> SessionRow | None:
+    if upd.transaction_id is not None:
+        return _find_session(uow, upd.charge_point_id, upd.transaction_id)
+    if upd.connector_id is None:
+        return None
+    return uow.session.scalars(
+        select(SessionRow).where(
+            SessionRow.charge_point_id == upd.charge_point_id,
+            SessionRow.connector_id == upd.connector_id,
+            SessionRow.status == "active",
+        )
+    ).first()
+
+
+def attach_id_token(
+    uow: UnitOfWork, ctx: ChargingContext, charge_point_id: str, transaction_id: str, uid: str, uid_type: str | None
+) -> Authorization:
+    """2.0.1: a transaction that started without an id token (cable first) is authorised later."""
+    auth = authorize(uow, ctx, uid, charge_point_id=charge_point_id)
+    session = _find_session(uow, charge_point_id, transaction_id)
+    if session is not None and session.id_token is None:
+        session.id_token, session.id_token_type = uid, uid_type
+        session.auth_status, session.driver_id = auth.status, auth.driver_id
+        uow.commit()
+    return auth
+
+
+def publish_cost_update(
+    uow: UnitOfWork, ctx: ChargingContext, charge_point_id: str, transaction_id: str
+) -> dict[str, Any] | None:
+    """Publish ``session.cost_updated`` with the live cost of an active session; return ``{"total", "currency"}``
+    (total incl. VAT when known, as OCPP totalCost wants) for the charger, or ``None`` when there is no price."""
+    row = _find_session(uow, charge_point_id, transaction_id)
+    if row is None or row.status != "active":
+        return None
+    cost = live_cost(uow, row.id)
+    if cost is None or cost["total_cost"] is None:
+        return None
+    event = {
+        "session_id": row.id,
+        "driver_id": row.driver_id,
+        "charge_point_id": row.charge_point_id,
+        "transaction_id": row.transaction_id,
+        "currency": cost["currency"],
+        "total_cost": cost["total_cost"],
+    }
+    uow.rollback()  # end the read transaction first: consumers open their own (SQLite has one writer)
+    ctx.bus.publish("session.cost_updated", event)
+    total = cost["total_cost"]["incl_vat"] or cost["total_cost"]["excl_vat"]
+    return {"total": Decimal(total), "currency": cost["currency"]}
+
+
+def touch_sessions(uow: UnitOfWork, last_seen: dict[str, datetime]) -> None:
+    """Mark the active sessions of chargers that sent anything (heartbeats included) as alive."""
+    for cp_id, at in last_seen.items():
+        uow.session.execute(
+            update(SessionRow)
+            .where(SessionRow.charge_point_id == cp_id, SessionRow.status == "active", SessionRow.last_seen_at < at)
+            .values(last_seen_at=at)
+        )
+    uow.commit()
+
+
+def _stop_result(uow: UnitOfWork, row: SessionRow, replayed: bool, auth: Authorization | None) -> SessionStop:
+    cdr = uow.session.get(CdrRow, row.cdr_id) if row.cdr_id else None
+    return SessionStop(
+        session_id=row.id,
+        cdr_id=row.cdr_id,
+        currency=cdr.currency if cdr else None,
+        total_cost_excl_vat=cdr.total_excl_vat if cdr else None,
+        total_cost_incl_vat=cdr.total_incl_vat if cdr else None,
+        replayed=replayed,
+        authorization=auth,
+    )
+
+
+def stop_session(uow: UnitOfWork, ctx: ChargingContext, cmd: StopSession) -> SessionStop:
+    """Close a session (1.6 StopTransaction, 2.0.1 TransactionEvent Ended), price it and store its CDR.
+
+    A replay (the charger retried, or replays its queue after reconnecting) answers the first result.
+    """
+    now = ctx.clock.now()
+    row = _find_session(uow, cmd.charge_point_id, cmd.transaction_id)
+    auth = authorize(uow, ctx, cmd.id_token, charge_point_id=cmd.charge_point_id) if cmd.id_token else None
+    if row is None:
+        return SessionStop(None, None, None, None, None, replayed=False, authorization=auth)
+    _insert_ignoring_duplicates(uow, MeterValueRow, _sample_rows(row, cmd.samples, now, ctx.skew_tolerance_s))
+    if row.status == "completed":
+        uow.commit()  # late samples are kept for the record; the CDR does not change
+        return _stop_result(uow, row, True, auth)
+    ended_at, clamped = clamp_future(cmd.timestamp, now, ctx.skew_tolerance_s)
+    if clamped:
+        _flag(row, "clock_skew_clamped")
+    if ended_at < row.start_date_time:
+        _flag(row, "clock_skew_end_before_start")
+        ended_at = row.start_date_time
+    if row.meter_start_wh is None:
+        row.meter_start_wh = first_energy_wh(cmd.samples)
+    meter_stop = cmd.meter_stop_wh
+    if meter_stop is None:
+        meter_stop = last_energy_wh(cmd.samples) or _last_register(uow, row) or row.meter_start_wh
+    _close(row, ended_at, meter_stop, cmd.reason, now)
+    if cmd.seq_no is not None:
+        row.last_seq_no = max(cmd.seq_no, row.last_seq_no or 0)
+    return _price_and_publish(uow, ctx, row, auth)
+
+
+def _last_register(uow: UnitOfWork, row: SessionRow) -> Decimal | None:
+    value = uow.session.scalars(
+        select(MeterValueRow.value)
+        .where(
+            MeterValueRow.session_id == row.id,
+            MeterValueRow.measurand == "Energy.Active.Import.Register",
+            MeterValueRow.phase == "",
+        )
+        .order_by(MeterValueRow.timestamp.desc())
+        .limit(1)
+    ).first()
+    return value
+
+
+def _close(
+    row: SessionRow, ended_at: datetime, meter_stop_wh: Decimal | None, reason: str | None, now: datetime
+) -> None:
+    stop = meter_stop_wh if meter_stop_wh is not None else row.meter_start_wh or Decimal(0)
+    start = row.meter_start_wh if row.meter_start_wh is not None else stop
+    row.meter_start_wh = start
+    row.status = "completed"
+    row.end_date_time = ended_at
+    row.meter_stop_wh = stop
+    row.kwh = max(stop - start, Decimal(0)) / 1000
+    row.stop_reason = reason
+    row.last_seen_at = now
+
+
+def _price_and_publish(
+    uow: UnitOfWork, ctx: ChargingContext, row: SessionRow, auth: Authorization | None
+) -> SessionStop:
+    cdr = close_and_price(uow, row, ctx.clock.now())
+    row.cdr_id = cdr.id
+    uow.commit()
+    if cdr.priced:
+        ctx.bus.publish(
+            "session.priced",
+            {
+                "session_id": row.id,
+                "cdr_id": cdr.id,
+                "driver_id": row.driver_id,
+                "charge_point_id": row.charge_point_id,
+                "currency": cdr.currency,
+                "total_cost": {
+                    "excl_vat": format(cdr.total_excl_vat, "f") if cdr.total_excl_vat is not None else None,
+                    "incl_vat": format(cdr.total_incl_vat, "f") if cdr.total_incl_vat is not None else None,
+                },
+                "end_date_time": cdr.end_date_time.isoformat(),
+            },
+        )
+    return _stop_result(uow, row, False, auth)
+
+
+def close_timed_out_sessions(uow: UnitOfWork, ctx: ChargingContext, timeout_s: int) -> list[str]:
+    """Close active sessions whose charger has sent nothing for ``timeout_s`` seconds (it vanished), priced up
+    to their last reading and flagged ``closed_by_timeout``. Returns the closed session ids."""
+    now = ctx.clock.now()
+    stale = uow.session.scalars(
+        select(SessionRow.id).where(
+            SessionRow.status == "active", SessionRow.last_seen_at < now - timedelta(seconds=timeout_s)
+        )
+    ).all()
+    closed = []
+    for session_id in stale:
+        row = uow.session.get(SessionRow, session_id)
+        if row is None or row.status != "active":
+            continue
+        last = _last_reading(uow, row)
+        _close(row, last[0], last[1], "Timeout", now)
+        _flag(row, "closed_by_timeout")
+        _price_and_publish(uow, ctx, row, None)
+        closed.append(session_id)
+    return closed
+
+
+def _last_reading(uow: UnitOfWork, row: SessionRow) -> tuple[datetime, Decimal | None]:
+    newest = uow.session.execute(
+        select(MeterValueRow.timestamp, MeterValueRow.value)
+        .where(
+            MeterValueRow.session_id == row.id,
+            MeterValueRow.measurand == "Energy.Active.Import.Register",
+            MeterValueRow.phase == "",
+        )
+        .order_by(MeterValueRow.timestamp.desc())
+        .limit(1)
+    ).first()
+    if newest is None or newest[0] < row.start_date_time:
+        return row.start_date_time, row.meter_start_wh
+    return newest[0], newest[1]

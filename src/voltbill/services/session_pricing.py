@@ -1,0 +1,197 @@
+"""Turning a stored session into charging periods and a price: the live cost while it runs, the CDR when it ends.
+
+Both go through the same steps (meter values + connector states -> ``build_charging_periods`` -> ``price_session``
+with the tariff version valid at session start, in the station's time zone), so the final CDR equals the last live
+cost for the same meter data.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select
+
+from voltbill.adapters.store.db import UnitOfWork
+from voltbill.adapters.store.tables.sessions import CdrRow, ConnectorStatusHistoryRow, MeterValueRow, SessionRow
+from voltbill.domain.errors import VoltbillError
+from voltbill.domain.pricing.periods import (
+    ConnectorState,
+    MeterSample,
+    SessionToPrice,
+    build_charging_periods,
+    periods_json,
+)
+from voltbill.domain.pricing.pricer import price_session
+from voltbill.domain.pricing.report import build_cdr
+from voltbill.domain.sessions import CURRENT, ENERGY_REGISTER, POWER, is_charging
+from voltbill.services import registry
+
+_MEASURANDS = (ENERGY_REGISTER, POWER, CURRENT)
+
+
+@dataclass(frozen=True)
+class Costing:
+    """A session priced up to ``end``: ``priced`` is the domain ``PricedSession`` (``None`` with ``error`` set when
+    it could not be priced), ``session`` the ``SessionToPrice``, ``tariff`` the tariff used, ``location`` and
+    ``time_zone`` the station's."""
+
+    end: datetime
+    session: SessionToPrice
+    priced: Any
+    tariff: Any
+    location: dict[str, Any]
+    error: VoltbillError | None
+
+
+def _samples(uow: UnitOfWork, row: SessionRow, end: datetime, final_wh: Decimal | None) -> list[MeterSample]:
+    values = uow.session.execute(
+        select(MeterValueRow.timestamp, MeterValueRow.measurand, MeterValueRow.value)
+        .where(
+            MeterValueRow.session_id == row.id,
+            MeterValueRow.phase == "",
+            MeterValueRow.measurand.in_(_MEASURANDS),
+            MeterValueRow.timestamp >= row.start_date_time,
+            MeterValueRow.timestamp <= end,
+        )
+        .order_by(MeterValueRow.timestamp)
+    ).all()
+    by_time: dict[datetime, dict[str, Decimal]] = {}
+    for at, measurand, value in values:
+        by_time.setdefault(at, {})[measurand] = value
+    start_wh = row.meter_start_wh
+    if start_wh is None:  # no reading at start: the first one stands for it
+        firsts = [r[ENERGY_REGISTER] for r in by_time.values() if ENERGY_REGISTER in r]
+        start_wh = firsts[0] if firsts else final_wh if final_wh is not None else Decimal(0)
+    samples = [MeterSample(row.start_date_time, start_wh)]
+    for at, reading in by_time.items():
+        if ENERGY_REGISTER in reading and at > row.start_date_time:
+            samples.append(MeterSample(at, reading[ENERGY_REGISTER], reading.get(POWER), reading.get(CURRENT)))
+        elif at == row.start_date_time and (POWER in reading or CURRENT in reading):
+            samples[0] = MeterSample(at, start_wh, reading.get(POWER), reading.get(CURRENT))
+    if final_wh is not None:
+        if samples[-1].timestamp == end:
+            samples.pop()
+        samples.append(MeterSample(end, final_wh))
+    return samples
+
+
+def _states(uow: UnitOfWork, row: SessionRow, end: datetime) -> list[ConnectorState]:
+    history = uow.session.execute(
+        select(ConnectorStatusHistoryRow.timestamp, ConnectorStatusHistoryRow.status)
+        .where(
+            ConnectorStatusHistoryRow.charge_point_id == row.charge_point_id,
+            ConnectorStatusHistoryRow.evse_id == row.evse_id,
+            ConnectorStatusHistoryRow.connector_id == row.connector_id,
+            ConnectorStatusHistoryRow.timestamp >= row.start_date_time,
+            ConnectorStatusHistoryRow.timestamp <= end,
+        )
+        .order_by(ConnectorStatusHistoryRow.timestamp, ConnectorStatusHistoryRow.id)
+    ).all()
+    states = []
+    for at, status in history:
+        charging = is_charging(status)
+        if charging is not None:
+            states.append(ConnectorState(at, charging))
+    return states
+
+
+def last_activity(uow: UnitOfWork, row: SessionRow) -> datetime:
+    """When the newest reading or state change of an active session happened (what its live cost is as of)."""
+    newest = [row.start_date_time]
+    reading = uow.session.scalars(
+        select(MeterValueRow.timestamp)
+        .where(MeterValueRow.session_id == row.id)
+        .order_by(MeterValueRow.timestamp.desc())
+        .limit(1)
+    ).first()
+    if reading is not None:
+        newest.append(reading)
+    return max(newest)
+
+
+def cost_session(uow: UnitOfWork, row: SessionRow, end: datetime, final_wh: Decimal | None = None) -> Costing:
+    """Price ``row`` from its start up to ``end`` (with ``final_wh`` as the register at ``end`` when known)."""
+    end = max(end, row.start_date_time)
+    cp = registry.get_charge_point(uow, row.charge_point_id)
+    location = cp.location if cp else {}
+    periods = build_charging_periods(
+        row.start_date_time, end, _samples(uow, row, end, final_wh), _states(uow, row, end)
+    )
+    session = SessionToPrice(row.start_date_time, end, tuple(periods))
+    try:
+        if cp is None or not row.tariff_id:
+            raise VoltbillError(
+                f"charge point {row.charge_point_id} has no tariff; assign one and re-price the CDR.",
+                code="tariff_missing",
+                field="tariff_id",
+            )
+        tariff = registry.tariff_at(uow, row.tariff_id, row.start_date_time)
+        priced = price_session(tariff, session, ZoneInfo(cp.time_zone))
+    except VoltbillError as exc:
+        return Costing(end, session, None, None, location, exc)
+    return Costing(end, session, priced, tariff, location, None)
+
+
+def _cdr_extra(row: SessionRow, location: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "session_id": row.id,
+        "auth_method": "WHITELIST",
+        "cdr_token": {"uid": row.id_token or "", "type": "RFID", "contract_id": row.driver_id or row.id_token or ""},
+        "cdr_location": {
+            **location,
+            "evse_uid": f"{row.charge_point_id}-{row.evse_id}",
+            "evse_id": f"{row.charge_point_id}-{row.evse_id}",
+            "connector_id": str(row.connector_id),
+        },
+    }
+
+
+def close_and_price(uow: UnitOfWork, row: SessionRow, now: datetime) -> CdrRow:
+    """Build and add the CDR of a session that has just been closed (``end_date_time``/``meter_stop_wh`` set).
+
+    Without an applicable tariff the CDR is still stored, unpriced, with the reason in ``error_code``.
+    """
+    assert row.end_date_time is not None and row.meter_stop_wh is not None
+    costing = cost_session(uow, row, row.end_date_time, row.meter_stop_wh)
+    cdr_id = f"CDR{secrets.token_hex(8).upper()}"
+    extra = _cdr_extra(row, costing.location)
+    if costing.priced is not None:
+        data = build_cdr(costing.priced, costing.tariff, costing.session, cdr_id=cdr_id, extra=extra)
+        total = data["total_cost"]
+        cdr = CdrRow(
+            id=cdr_id,
+            currency=costing.priced.currency,
+            total_excl_vat=Decimal(str(total["excl_vat"])),
+            total_incl_vat=None if total.get("incl_vat") is None else Decimal(str(total["incl_vat"])),
+            priced=True,
+            error_code=None,
+            data=data,
+        )
+    else:
+        assert costing.error is not None
+        data = {
+            "id": cdr_id,
+            "start_date_time": row.start_date_time.isoformat(),
+            "end_date_time": row.end_date_time.isoformat(),
+            "charging_periods": periods_json(costing.session.charging_periods, row.tariff_id),
+            "total_energy": format(row.kwh or Decimal(0), "f"),
+            "total_cost": None,
+            "voltbill_pricing_error": {"code": costing.error.code, "message": costing.error.message},
+            **extra,
+        }
+        cdr = CdrRow(id=cdr_id, currency=None, total_excl_vat=None, total_incl_vat=None, priced=False)
+        cdr.error_code = costing.error.code
+        cdr.data = data
+        row.flags = [*(row.flags or []), "unpriced"]
+    cdr.session_id = row.id
+    cdr.charge_point_id = row.charge_point_id
+    cdr.driver_id = row.driver_id
+    cdr.end_date_time = row.end_date_time
+    cdr.created_at = now
+    uow.session.add(cdr)
+    return cdr
