@@ -15,12 +15,11 @@ from typing import Any
 from fastapi import FastAPI
 
 from voltbill import __version__
+from voltbill.adapters.ocpp.server import install_ocpp
 from voltbill.adapters.store.db import Database
 from voltbill.adapters.store.migrate import migrate
-from voltbill.api import charge_points, drivers, health, tariffs
+from voltbill.api import cdrs, charge_points, commands, drivers, health, sessions, tariffs
 from voltbill.api import invoices as invoices_api
-from voltbill.adapters.ocpp.server import install_ocpp
-from voltbill.api import cdrs, commands, sessions
 from voltbill.api.errors import install_error_handlers
 from voltbill.config import Settings, get_settings
 from voltbill.domain.clock import Clock, SystemClock
