@@ -56,8 +56,9 @@ class PricedLine:
 @dataclass(frozen=True, slots=True)
 class PricedSession:
     """The priced session, full precision. Volumes: ``total_energy`` kWh, ``total_time`` hours (charging and
-    parking, reservation excluded), ``total_parking_time`` hours. A ``*_cost`` is ``None`` when the tariff has no
-    component for it. ``limit_adjustment`` is what min_price/max_price added to the sum of ``lines``."""
+    parking, reservation excluded), ``total_parking_time`` hours. Every ``*_cost`` is set (zero when nothing was
+    billed) except ``total_reservation_cost``, which is ``None`` for tariffs without reservation elements.
+    ``limit_adjustment`` is what min_price/max_price added to the sum of ``lines``."""
 
     currency: str
     total_cost: Price
@@ -192,19 +193,16 @@ def price_session(tariff: Tariff, session: SessionToPrice, tz: ZoneInfo) -> Pric
             period.volume("MIN_POWER"),
             period.volume("MAX_POWER"),
         )
-        fractions = _cuts(plan, start, period.start_date_time, end, energy_before, volumes[0], tz)
-        duration_us = (end - period.start_date_time) // _MICROSECOND
+        cuts = _cuts(plan, start, period.start_date_time, end, energy_before, volumes[0], tz)
         remaining = list(volumes)
-        for index, low in enumerate(fractions):
-            last = index + 1 == len(fractions)
-            share = _ONE - low if last else fractions[index + 1] - low
-            piece = remaining if last else [v * share for v in volumes]
+        for index, (low, instant, energy_at) in enumerate(cuts):
+            last = index + 1 == len(cuts)
+            piece = remaining if last else [v * (cuts[index + 1][0] - low) for v in volumes]
             if not last:
                 remaining = [r - p for r, p in zip(remaining, piece, strict=True)]
-            instant = period.start_date_time + timedelta(microseconds=int(duration_us * low))
             local = instant.astimezone(tz).replace(tzinfo=None) if plan.boundaries.times_of_day else instant
             elapsed = Decimal((instant - start) // _MICROSECOND) / _MILLION
-            moment = Moment(local, elapsed, energy_before + volumes[0] * low, *caps)
+            moment = Moment(local, elapsed, energy_at, *caps)
             _price_piece(plan, ledger, mode, moment, piece, flat_due)
         energy_before += volumes[0]
     if not periods:
@@ -229,11 +227,15 @@ def _cuts(
     energy_before: Decimal,
     energy: Decimal,
     tz: ZoneInfo,
-) -> list[Decimal]:
-    """Fractions of the period (0 first) where a restriction may change its verdict."""
+) -> list[tuple[Decimal, datetime, Decimal]]:
+    """Where the period is cut, in order: (fraction of the period, instant, kWh delivered before it).
+
+    A cut keeps the exact instant or kWh of the boundary that caused it, so the restriction sees the boundary
+    itself and not a value a rounding error away from it.
+    """
     bounds = plan.boundaries
-    fractions: set[Decimal] = set()
     duration_us = (end - start) // _MICROSECOND
+    found: dict[Decimal, tuple[datetime | None, Decimal | None]] = {}
     if duration_us > 0:
         instants = bounds.wall_clock_cuts(start, end, tz)
         since_start = (start - session_start).total_seconds()
@@ -241,13 +243,20 @@ def _cuts(
             if since_start < seconds < since_start + duration_us / 1_000_000:
                 instants.append(session_start + timedelta(seconds=seconds))
         whole = Decimal(duration_us)
-        fractions.update(Decimal((instant - start) // _MICROSECOND) / whole for instant in instants)
+        for instant in instants:
+            found[Decimal((instant - start) // _MICROSECOND) / whole] = (instant, None)
     if energy > 0:
         for kwh in bounds.energies_kwh:
             if energy_before < kwh < energy_before + energy:
-                fractions.add((kwh - energy_before) / energy)
-    fractions.discard(_ZERO)
-    return [_ZERO, *sorted(f for f in fractions if f < _ONE)]
+                fraction = (kwh - energy_before) / energy
+                found[fraction] = (found.get(fraction, (None, None))[0], kwh)
+    cuts = [(_ZERO, start, energy_before)]
+    for fraction in sorted(found):
+        if _ZERO < fraction < _ONE:
+            exact_instant, exact_kwh = found[fraction]
+            instant = exact_instant or start + timedelta(microseconds=int(duration_us * fraction))
+            cuts.append((fraction, instant, energy_before + energy * fraction if exact_kwh is None else exact_kwh))
+    return cuts
 
 
 def _price_piece(
@@ -295,18 +304,17 @@ def _settle(plan: _Plan, ledger: _Ledger, totals: dict[str, Decimal], wall_hours
     lines_total = _sum(list(lines), plan.has_vat)
     total = _limit(plan.tariff, lines_total)
     reported_time = totals["TIME"] + totals["PARKING_TIME"]
-    candidates = plan.candidates
-    has_reservation = any(mode != "session" for _, mode in candidates)
+    has_reservation = any(mode != "session" for _, mode in plan.candidates)
     return PricedSession(
         currency=plan.tariff.currency,
         total_cost=total,
-        total_fixed_cost=sums["FLAT"] if ("FLAT", "session") in candidates else None,
+        total_fixed_cost=sums["FLAT"],
         total_energy=totals["ENERGY"],
-        total_energy_cost=sums["ENERGY"] if ("ENERGY", "session") in candidates else None,
+        total_energy_cost=sums["ENERGY"],
         total_time=reported_time if reported_time else wall_hours,
-        total_time_cost=sums["TIME"] if ("TIME", "session") in candidates else None,
+        total_time_cost=sums["TIME"],
         total_parking_time=totals["PARKING_TIME"],
-        total_parking_cost=sums["PARKING_TIME"] if ("PARKING_TIME", "session") in candidates else None,
+        total_parking_cost=sums["PARKING_TIME"],
         total_reservation_cost=sums["RESERVATION_TIME"] + sums["RESERVATION_FLAT"] if has_reservation else None,
         lines=lines,
         limit_adjustment=None if total == lines_total else _difference(total, lines_total),
