@@ -66,3 +66,4 @@ from voltbill.commands import server  # noqa: E402,F401
 from voltbill.commands import simulate  # noqa: E402,F401
 from voltbill.commands import price  # noqa: E402,F401
 from voltbill.commands import invoices  # noqa: E402,F401
+from voltbill.commands import analytics  # noqa: E402,F401

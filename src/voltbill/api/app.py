@@ -20,6 +20,7 @@ from voltbill.adapters.store.db import Database
 from voltbill.adapters.store.migrate import migrate
 from voltbill.api import cdrs, charge_points, commands, drivers, health, sessions, tariffs
 from voltbill.api import invoices as invoices_api
+from voltbill.api import analytics as analytics_api
 from voltbill.api.errors import install_error_handlers
 from voltbill.config import Settings, get_settings
 from voltbill.domain.clock import Clock, SystemClock
@@ -68,4 +69,5 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     app.include_router(commands.router)
     app.include_router(invoices_api.router)
     invoicing.subscribe(app.state)
+    app.include_router(analytics_api.router)
     return app

@@ -59,7 +59,7 @@ _IMPOSSIBLE_POWER = f"""
 WITH p AS (
     SELECT {_COMMON}, s.connector_max_kw, s.max_power_kw,
            CASE WHEN coalesce(s.charging_seconds, 0) > 0 THEN s.kwh::DOUBLE * 3600 / s.charging_seconds
-                WHEN s.connected_seconds > 0 THEN s.kwh::DOUBLE * 3600 / s.connected_seconds END AS avg_kw
+                WHEN s.connected_us > 0 THEN s.kwh::DOUBLE * 3.6e9 / s.connected_us END AS avg_kw
     FROM sessions s WHERE {{cond}} AND s.connector_max_kw IS NOT NULL
 )
 SELECT session_id, charge_point_id, location_id, start_date_time, connector_max_kw,

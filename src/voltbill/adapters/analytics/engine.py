@@ -1,7 +1,8 @@
 """The DuckDB engine: loads the analytics input (Arrow tables or a Parquet export) once, then answers queries.
 
 Loading materialises ``sessions`` with local-time columns (``start_local``, ``end_local``, via DuckDB's
-statically linked ICU) and ``connected_seconds``, so each query is a plain scan. Extensions are never
+statically linked ICU) and ``connected_us`` (integer microseconds, so sums are exact and do not depend on
+thread scheduling), so each query is a plain scan. Extensions are never
 downloaded: auto-install and auto-load are off, and only statically linked ones (icu, parquet, json) are used.
 """
 
@@ -54,7 +55,7 @@ CREATE TABLE sessions AS
 SELECT r.*,
        timezone(r.time_zone, r.start_date_time) AS start_local,
        timezone(r.time_zone, coalesce(r.end_date_time, $now)) AS end_local,
-       greatest(epoch(coalesce(r.end_date_time, $now) - r.start_date_time), 0)::DOUBLE AS connected_seconds
+       greatest(epoch_us(coalesce(r.end_date_time, $now) - r.start_date_time), 0) AS connected_us
 FROM raw_sessions r
 """
 

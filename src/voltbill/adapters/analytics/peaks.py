@@ -35,13 +35,13 @@ started AS (
     FROM s GROUP BY ALL
 ),
 hours AS (
-    SELECT {loc} AS location_id, s.kwh::DOUBLE AS kwh, s.connected_seconds, s.start_local, s.end_local,
+    SELECT {loc} AS location_id, s.kwh::DOUBLE AS kwh, s.connected_us, s.start_local, s.end_local,
            unnest(generate_series(date_trunc('hour', s.start_local), s.end_local, INTERVAL 1 HOUR)) AS h
-    FROM s WHERE s.connected_seconds > 0
+    FROM s WHERE s.connected_us > 0
 ),
 drawn AS (
     SELECT location_id, isodow(h) AS weekday, hour(h) AS hour,
-           sum(kwh * epoch(least(end_local, h + INTERVAL 1 HOUR) - greatest(start_local, h)) / connected_seconds)
+           sum(kwh * epoch_us(least(end_local, h + INTERVAL 1 HOUR) - greatest(start_local, h)) / connected_us)
                AS kwh
     FROM hours WHERE h < end_local GROUP BY ALL
 )

@@ -66,7 +66,7 @@ class AreaDemand:
 _SQL = """
 WITH s AS (
     SELECT s.session_id, s.location_id, s.start_date_time AS st, coalesce(s.end_date_time, $now) AS en,
-           s.connected_seconds
+           s.connected_us
     FROM sessions s WHERE {cond} AND s.location_id IS NOT NULL
 ),
 cap AS (SELECT location_id, count(*) AS evses FROM evses GROUP BY 1),
@@ -87,7 +87,7 @@ queued AS (
     GROUP BY 1
 ),
 used AS (
-    SELECT location_id, count(*) AS sessions, sum(connected_seconds) / 3600 AS hours FROM s GROUP BY 1
+    SELECT location_id, count(*) AS sessions, sum(connected_us) / 3.6e9 AS hours FROM s GROUP BY 1
 ),
 refused AS (
     SELECT r.location_id, count(*) AS n FROM refused_starts r LEFT JOIN locations l2 USING (location_id)

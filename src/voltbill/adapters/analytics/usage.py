@@ -41,7 +41,7 @@ class UsageRow:
 
 _SESSIONS_SQL = """
 SELECT {key} AS key, count(*) AS sessions, coalesce(sum(s.kwh), 0) AS kwh,
-       coalesce(sum(s.connected_seconds), 0) / 3600 AS connected_hours,
+       coalesce(sum(s.connected_us), 0) / 3.6e9 AS connected_hours,
        coalesce(sum(s.charging_seconds), 0) / 3600 AS charging_hours
 FROM sessions s WHERE {cond} AND {key} IS NOT NULL GROUP BY 1
 """

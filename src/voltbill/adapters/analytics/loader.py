@@ -1,0 +1,176 @@
+"""Read the analytics input of one operator from the store (SQLite or PostgreSQL) into Arrow tables.
+
+Plain SQLAlchemy Core selects, identical on both backends; DuckDB never touches the store. Per session it joins
+the charger's location, the driver, the CDR (totals, charging vs parking time), the settled payment (captured
+or debited amount) and the highest ``Power.Active.Import`` meter value. The store does not record a
+connector's rated power, so ``connector_max_kw`` stays empty and the impossible-power rule only fires on data
+that has it (a Parquet export enriched by the operator, or generated data).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from decimal import Decimal
+from typing import Any
+
+import pyarrow as pa
+from sqlalchemy import Float, cast, func, select
+
+from voltbill.adapters.analytics.schema import AnalyticsInput, from_rows, make_input
+from voltbill.adapters.store.db import UnitOfWork
+from voltbill.adapters.store.tables.ledger import Payment
+from voltbill.adapters.store.tables.registry import ChargePoint, Driver, Location
+from voltbill.adapters.store.tables.sessions import (
+    CdrRow,
+    ConnectorStatusHistoryRow,
+    ConnectorStatusRow,
+    MeterValueRow,
+    SessionRow,
+)
+
+BATCH = 20_000
+SETTLED = ("captured", "paid")
+_POWER = "Power.Active.Import"
+_TO_KW = {"W": Decimal("0.001"), "kW": Decimal(1)}
+
+
+def load_input(uow: UnitOfWork, operator_id: str) -> AnalyticsInput:
+    """Everything the analyses read for ``operator_id``, as conforming Arrow tables."""
+    locations = _locations(uow, operator_id)
+    sessions = pa.concat_tables(
+        [from_rows("sessions", batch) for batch in _session_batches(uow, operator_id, locations)]
+        or [from_rows("sessions", [])]
+    )
+    return make_input(
+        sessions=sessions,
+        locations=from_rows("locations", locations.values()),
+        evses=from_rows("evses", _evses(uow, operator_id)),
+        status_events=from_rows("status_events", _status_events(uow, operator_id)),
+    )
+
+
+def _locations(uow: UnitOfWork, operator_id: str) -> dict[str, dict[str, Any]]:
+    rows = uow.session.execute(select(Location).where(Location.operator_id == operator_id)).scalars()
+    return {
+        loc.id: {
+            "location_id": loc.id,
+            "name": loc.name,
+            "city": loc.city,
+            "latitude": float(loc.latitude),
+            "longitude": float(loc.longitude),
+            "time_zone": loc.time_zone,
+        }
+        for loc in rows
+    }
+
+
+def _session_batches(
+    uow: UnitOfWork, operator_id: str, locations: dict[str, dict[str, Any]]
+) -> Iterator[list[dict[str, Any]]]:
+    stmt = (
+        select(SessionRow, ChargePoint.location_id, Driver.payment_method, CdrRow, Payment)
+        .join(ChargePoint, ChargePoint.id == SessionRow.charge_point_id)
+        .outerjoin(Driver, Driver.id == SessionRow.driver_id)
+        .outerjoin(CdrRow, CdrRow.session_id == SessionRow.id)
+        .outerjoin(Payment, Payment.session_id == SessionRow.id)
+        .where(ChargePoint.operator_id == operator_id)
+        .order_by(SessionRow.start_date_time, SessionRow.id)
+        .execution_options(yield_per=BATCH)
+    )
+    result = uow.session.execute(stmt)
+    for partition in result.partitions():
+        ids = [row[0].id for row in partition]
+        peaks = _peak_power_kw(uow, ids)
+        yield [_session(*row, peaks.get(row[0].id), locations) for row in partition]
+
+
+def _session(
+    s: SessionRow,
+    location_id: str,
+    driver_method: str | None,
+    cdr: CdrRow | None,
+    payment: Payment | None,
+    peak_kw: float | None,
+    locations: dict[str, dict[str, Any]],
+) -> dict[str, Any]:
+    priced = cdr is not None and cdr.priced
+    return {
+        "session_id": s.id,
+        "charge_point_id": s.charge_point_id,
+        "evse_id": f"{s.charge_point_id}-{s.evse_id}",
+        "connector_id": s.connector_id,
+        "location_id": location_id,
+        "driver_id": s.driver_id,
+        "payment_method": payment.payment_method if payment is not None else driver_method,
+        "tariff_id": s.tariff_id,
+        "start_date_time": s.start_date_time,
+        "end_date_time": s.end_date_time,
+        "time_zone": locations.get(location_id, {}).get("time_zone", "UTC"),
+        "kwh": s.kwh,
+        "charging_seconds": _charging_seconds(cdr),
+        "max_power_kw": peak_kw,
+        "meter_start_wh": s.meter_start_wh,
+        "meter_stop_wh": s.meter_stop_wh,
+        "status": s.status,
+        "cdr_id": cdr.id if cdr is not None else s.cdr_id,
+        "currency": cdr.currency if priced and cdr is not None else None,
+        "total_cost_excl_vat": cdr.total_excl_vat if priced and cdr is not None else None,
+        "total_cost_incl_vat": cdr.total_incl_vat if priced and cdr is not None else None,
+        "captured_amount": payment.captured_amount if payment is not None and payment.status in SETTLED else None,
+    }
+
+
+def _charging_seconds(cdr: CdrRow | None) -> int | None:
+    """OCPI 2.2.1 CDR: ``total_time`` (hours) includes ``total_parking_time``; charging is the difference."""
+    if cdr is None or not isinstance(cdr.data, dict) or cdr.data.get("total_time") is None:
+        return None
+    hours = Decimal(str(cdr.data["total_time"])) - Decimal(str(cdr.data.get("total_parking_time") or 0))
+    return int(max(hours, Decimal(0)) * 3600)
+
+
+def _peak_power_kw(uow: UnitOfWork, session_ids: list[str]) -> dict[str, float]:
+    """The highest active power each session reported, in kW (meter values in W or kW)."""
+    peaks: dict[str, float] = {}
+    for start in range(0, len(session_ids), 1000):
+        chunk = session_ids[start : start + 1000]
+        rows = uow.session.execute(
+            select(MeterValueRow.session_id, MeterValueRow.unit, func.max(cast(MeterValueRow.value, Float)))
+            .where(MeterValueRow.session_id.in_(chunk), MeterValueRow.measurand == _POWER)
+            .group_by(MeterValueRow.session_id, MeterValueRow.unit)
+        )
+        for session_id, unit, value in rows:
+            if value is None:
+                continue
+            kw = float(Decimal(str(value)) * _TO_KW.get(unit or "W", Decimal("0.001")))
+            peaks[session_id] = max(kw, peaks.get(session_id, kw))
+    return peaks
+
+
+def _evses(uow: UnitOfWork, operator_id: str) -> list[dict[str, Any]]:
+    """Every EVSE seen, from connector status reports and from sessions."""
+    known = select(ConnectorStatusRow.charge_point_id, ConnectorStatusRow.evse_id).union(
+        select(SessionRow.charge_point_id, SessionRow.evse_id)
+    )
+    known_sub = known.subquery()
+    rows = uow.session.execute(
+        select(known_sub.c.charge_point_id, known_sub.c.evse_id, ChargePoint.location_id)
+        .join(ChargePoint, ChargePoint.id == known_sub.c.charge_point_id)
+        .where(ChargePoint.operator_id == operator_id)
+    )
+    return [
+        {"evse_id": f"{cp}-{evse}", "charge_point_id": cp, "connector_id": evse, "location_id": loc}
+        for cp, evse, loc in rows
+    ]
+
+
+def _status_events(uow: UnitOfWork, operator_id: str) -> list[dict[str, Any]]:
+    h = ConnectorStatusHistoryRow
+    rows = uow.session.execute(
+        select(h.charge_point_id, h.evse_id, h.connector_id, h.timestamp, h.status)
+        .join(ChargePoint, ChargePoint.id == h.charge_point_id)
+        .where(ChargePoint.operator_id == operator_id)
+    )
+    return [
+        {"evse_id": f"{cp}-{evse}", "charge_point_id": cp, "connector_id": connector, "timestamp": at, "status": st}
+        for cp, evse, connector, at, st in rows
+    ]
