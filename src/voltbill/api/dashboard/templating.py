@@ -44,24 +44,28 @@ def number(value: Decimal | str | int | None, places: int = 2, locale: str = "en
     return format_decimal(Decimal(str(value)).quantize(quantum), format=f"#,##0.{'0' * places}", locale=locale)
 
 
+def _moment(value: datetime | str) -> datetime:
+    """A datetime from a datetime or an ISO 8601 string (as the JSON read models give them); naive = UTC."""
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+
+
 def local_time(moment: datetime | str | None, tz: str | None = None, fmt: str = "%Y-%m-%d %H:%M") -> str:
     """A UTC datetime (or ISO string) shown in ``tz`` with the zone's abbreviation."""
     if moment is None:
         return "—"
-    if isinstance(moment, str):
-        moment = datetime.fromisoformat(moment.replace("Z", "+00:00"))
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
+    moment = _moment(moment)
     zone = ZoneInfo(tz or "UTC")
     shown = moment.astimezone(zone)
     return f"{shown.strftime(fmt)} {shown.tzname()}"
 
 
-def duration(start: datetime | None, end: datetime | None) -> str:
-    """``1 h 05 min`` between two datetimes; ``—`` when one is missing."""
+def duration(start: datetime | str | None, end: datetime | str | None) -> str:
+    """``1 h 05 min`` between two datetimes (or ISO strings); ``—`` when one is missing."""
     if start is None or end is None:
         return "—"
-    minutes = int((end - start).total_seconds() // 60)
+    minutes = int((_moment(end) - _moment(start)).total_seconds() // 60)
     hours, minutes = divmod(max(minutes, 0), 60)
     return f"{hours} h {minutes:02d} min" if hours else f"{minutes} min"
 

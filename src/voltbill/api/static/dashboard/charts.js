@@ -6,9 +6,6 @@
 
   var palette = ["#0b5cad", "#d9480f", "#2b8a3e", "#7048e8", "#c2255c", "#0c8599", "#5c940d"];
 
-  function axisLabel(unit) {
-    return unit ? { formatter: "{value} " + unit } : {};
-  }
 
   function cartesian(spec, type) {
     return {
@@ -17,14 +14,14 @@
       legend: { show: spec.series.length > 1, top: 0 },
       grid: { left: 64, right: 24, top: spec.series.length > 1 ? 32 : 16, bottom: 40 },
       xAxis: { type: "category", data: spec.x, axisLabel: { hideOverlap: true } },
-      yAxis: { type: "value", name: spec.unit || "", axisLabel: axisLabel("") },
+      yAxis: { type: "value" },
       series: spec.series.map(function (s) {
         return {
           name: s.name,
           type: type,
           data: s.data,
           stack: spec.stacked ? "total" : undefined,
-          smooth: type === "line",
+          smooth: false,
           showSymbol: spec.x.length < 40,
           areaStyle: type === "line" && spec.area ? { opacity: 0.15 } : undefined
         };
