@@ -18,14 +18,15 @@ from voltbill import __version__
 from voltbill.adapters.ocpp.server import install_ocpp
 from voltbill.adapters.store.db import Database
 from voltbill.adapters.store.migrate import migrate
+from voltbill.api import analytics as analytics_api
 from voltbill.api import cdrs, charge_points, commands, drivers, health, sessions, tariffs
 from voltbill.api import invoices as invoices_api
-from voltbill.api import analytics as analytics_api
+from voltbill.api.auth import install_web_auth
 from voltbill.api.errors import install_error_handlers
 from voltbill.config import Settings, get_settings
 from voltbill.domain.clock import Clock, SystemClock
 from voltbill.services import invoicing
-from voltbill.services.access import bootstrap
+from voltbill.services.access import bootstrap, instance_secret
 from voltbill.services.events import EventBus
 
 
@@ -38,6 +39,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     clock = clock or SystemClock()
     with db.uow() as uow:
         bootstrap(uow, settings, clock=clock)
+        session_secret = instance_secret(uow, "session_signing_key")
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -58,6 +60,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     app.state.clock = clock
     app.state.start_checks: list[Callable[..., Any]] = []
     install_error_handlers(app)
+    install_web_auth(app, session_secret)
 
     app.include_router(health.router)
     app.include_router(tariffs.router)

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import secrets
 from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 
 from voltbill.adapters.store.db import UnitOfWork
-from voltbill.adapters.store.tables.registry import ApiKey, Operator
+from voltbill.adapters.store.tables.registry import ApiKey, InstanceSecret, Operator
 from voltbill.config import Settings
 from voltbill.domain.clock import Clock
 from voltbill.domain.errors import InvalidInput, NotFound
@@ -128,3 +130,19 @@ def bootstrap(uow: UnitOfWork, settings: Settings, *, clock: Clock) -> None:
     )
     if settings.api_key:
         ensure_api_key(uow, DEFAULT_OPERATOR_ID, settings.api_key, clock=clock, role="admin")
+
+
+def instance_secret(uow: UnitOfWork, name: str) -> str:
+    """A random secret generated once per installation and kept in the database (e.g. the cookie signing key),
+    so every server process of one installation signs alike and restarts keep people signed in."""
+    row = uow.session.get(InstanceSecret, name)
+    if row is not None:
+        return row.value
+    uow.session.add(InstanceSecret(name=name, value=secrets.token_urlsafe(48)))
+    try:
+        uow.commit()
+    except IntegrityError:  # another process created it first
+        uow.rollback()
+    row = uow.session.get(InstanceSecret, name)
+    assert row is not None
+    return row.value

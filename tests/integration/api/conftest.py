@@ -2,22 +2,85 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import os
+import secrets
+import shutil
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
+import psycopg
 import pytest
 from fastapi import FastAPI
 
+from voltbill.adapters.store.migrate import migrate
 from voltbill.api.app import create_app
 from voltbill.config import Settings
 
 ADMIN_KEY = "vb_test_admin_key_0123456789abcdef"
 
 
+PG_ADMIN_DSN = os.environ.get("VOLTBILL_TEST_PG_DSN", "postgresql://postgres@127.0.0.1:5432/test")
+
+
+def _pg_admin() -> psycopg.Connection[Any]:
+    return psycopg.connect(PG_ADMIN_DSN, autocommit=True, connect_timeout=3)
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A SQLite file migrated once per test run; each test gets a copy (migrating every time is slow)."""
+    path = tmp_path_factory.mktemp("template") / "voltbill.db"
+    migrate(f"sqlite:///{path}")
+    return path
+
+
+@pytest.fixture(scope="session")
+def postgres_template() -> Iterator[str | None]:
+    """A PostgreSQL database migrated once per test run, cloned per test with CREATE DATABASE ... TEMPLATE."""
+    try:
+        _pg_admin().close()
+    except Exception:
+        yield None
+        return
+    name = f"voltbill_tmpl_{secrets.token_hex(6)}"
+    with _pg_admin() as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    try:
+        migrate(f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}")
+        yield name
+    finally:
+        with _pg_admin() as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def api_database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A migrated database per test, on SQLite and on PostgreSQL (skipped locally / failing in CI like
+    ``database_url`` when PostgreSQL is down)."""
+    if request.param == "sqlite":
+        target = tmp_path / "voltbill.db"
+        shutil.copyfile(request.getfixturevalue("sqlite_template"), target)
+        yield f"sqlite:///{target}"
+        return
+    template = request.getfixturevalue("postgres_template")
+    if template is None:
+        request.getfixturevalue("postgres_url")  # skips locally, fails in CI, with the shared message
+        pytest.fail("PostgreSQL became reachable after the template was skipped; rerun the tests.")
+    name = f"voltbill_test_{secrets.token_hex(6)}"
+    with _pg_admin() as conn:
+        conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
+    try:
+        yield f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
+    finally:
+        with _pg_admin() as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
 @pytest.fixture
-def api_settings(database_url: str) -> Settings:
-    return Settings(database_url=database_url, api_key=ADMIN_KEY, _env_file=None)  # type: ignore[call-arg]
+def api_settings(api_database_url: str) -> Settings:
+    return Settings(database_url=api_database_url, api_key=ADMIN_KEY, _env_file=None)  # type: ignore[call-arg]
 
 
 @pytest.fixture
