@@ -11,23 +11,37 @@ Wallet and invoice drivers are settled in the same transaction that books the sa
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import or_, select, update
+from sqlalchemy.exc import IntegrityError
 
 from voltbill.adapters.payments.port import GatewayUnavailable, PaymentDeclined
 from voltbill.adapters.store.db import UnitOfWork
-from voltbill.adapters.store.ledger_store import account_balance, lock_account, post_transfer
+from voltbill.adapters.store.ledger_store import (
+    account_balance,
+    account_balances,
+    lock_accounts,
+    post_transfer,
+    post_transfers,
+)
 from voltbill.adapters.store.tables.ledger import Payment, PaymentCard
-from voltbill.domain.errors import InvalidInput, VoltbillError
+from voltbill.domain.errors import Conflict, InvalidInput, VoltbillError
 from voltbill.domain.idempotency import idempotency_key
-from voltbill.domain.ledger import WALLET, account
+from voltbill.domain.ledger import WALLET, Transfer, account
 from voltbill.domain.money import Money, check_currency
-from voltbill.domain.settlement import capture, check_method, record_debt, session_charge, settle_session
+from voltbill.domain.settlement import (
+    SessionCharge,
+    capture,
+    check_method,
+    record_debt,
+    session_charge,
+    settle_session,
+)
 from voltbill.services.payment_context import PaymentsContext
 
 log = logging.getLogger(__name__)
@@ -166,41 +180,111 @@ def preauthorise_session(
 
 def settle_priced_session(ctx: PaymentsContext, event: Mapping[str, Any], payment_method: str) -> Settlement:
     """Book a ``session.priced`` CDR once: wallet debit, card payment queued, or receivable for invoice drivers."""
-    method = check_method(payment_method)
-    session_id, cdr_id, driver_id = str(event["session_id"]), str(event["cdr_id"]), str(event["driver_id"])
-    currency = check_currency(str(event["currency"]))
-    total = event["total_cost"]
-    charge = session_charge(currency, total["excl_vat"], total.get("incl_vat"))
+    return settle_priced_sessions(ctx, [(event, payment_method)])[0]
+
+
+@dataclass(frozen=True, slots=True)
+class _Priced:
+    event: Mapping[str, Any]
+    method: str
+    session_id: str
+    cdr_id: str
+    driver_id: str
+    charge: SessionCharge
+
+
+class _Raced(Exception):
+    """A concurrent transaction settled one of the CDRs first; the batch is retried and replays it."""
+
+
+def settle_priced_sessions(ctx: PaymentsContext, items: Sequence[tuple[Mapping[str, Any], str]]) -> list[Settlement]:
+    """Settle many priced CDRs in one unit of work (the catch-up job, bursts); one ``Settlement`` per item.
+
+    Wallets are locked (PostgreSQL advisory locks, in a fixed order) and their balances read once; each
+    settlement then sees the ones before it, so no wallet goes negative. A CDR settled before is replayed.
+    """
+    priced = []
+    for event, method in items:
+        total = event["total_cost"]
+        currency = check_currency(str(event["currency"]))
+        priced.append(
+            _Priced(
+                event,
+                check_method(method),
+                str(event["session_id"]),
+                str(event["cdr_id"]),
+                str(event["driver_id"]),
+                session_charge(currency, total["excl_vat"], total.get("incl_vat")),
+            )
+        )
+    for _ in range(5):
+        try:
+            return _settle_batch(ctx, priced)
+        except _Raced:
+            continue
+    raise Conflict("settlement kept racing with another settlement of the same CDRs; retry", code="settlement_race")
+
+
+def _settle_batch(ctx: PaymentsContext, priced: Sequence[_Priced]) -> list[Settlement]:
     now = ctx.clock.now()
     with ctx.db.uow() as uow:
-        row = uow.session.execute(
-            select(Payment).where(Payment.session_id == session_id).with_for_update()
-        ).scalar_one_or_none()
-        if row is not None and row.cdr_id is not None:
-            return _settlement(row, event, created=False)
-        if method == "wallet":
-            lock_account(uow, account(WALLET, driver_id), currency)
-        if not charge.gross.is_zero():
-            balance = wallet_balance(uow, driver_id, currency) if method == "wallet" else None
-            posted = post_transfer(uow, settle_session(cdr_id, driver_id, method, charge, balance), now)
-            if not posted.created:  # a concurrent settlement of the same CDR won; it wrote the payment too
+        ids = list({p.session_id for p in priced})
+        rows = {
+            r.session_id: r
+            for r in uow.session.scalars(select(Payment).where(Payment.session_id.in_(ids)).with_for_update())
+        }
+        wallets = {
+            (account(WALLET, p.driver_id), p.charge.gross.currency)
+            for p in priced
+            if p.method == "wallet" and not (p.session_id in rows and rows[p.session_id].cdr_id)
+        }
+        lock_accounts(uow, wallets)
+        balances = account_balances(uow, wallets)
+        with uow.session.no_autoflush:  # post the transfers first: a raced CDR must fail on its unique key
+            transfers: list[Transfer] = []
+            results: list[Settlement] = []
+            for p in priced:
+                row = rows.get(p.session_id)
+                if row is not None and row.cdr_id is not None:
+                    results.append(_settlement(row, p.event, created=False))
+                    continue
+                gross = p.charge.gross
+                if not gross.is_zero():
+                    wallet_key = (account(WALLET, p.driver_id), gross.currency)
+                    balance = Money(balances[wallet_key], gross.currency) if p.method == "wallet" else None
+                    transfer = settle_session(p.cdr_id, p.driver_id, p.method, p.charge, balance)
+                    transfers.append(transfer)
+                    if p.method == "wallet":
+                        balances[wallet_key] -= sum(
+                            (x.amount.amount for x in transfer.postings if x.account == wallet_key[0]), Decimal(0)
+                        )
+                if row is None:
+                    row = _new_payment(
+                        ctx,
+                        id=payment_id_for("session_payment", session_id=p.session_id),
+                        kind="session",
+                        driver_id=p.driver_id,
+                        session_id=p.session_id,
+                        currency=gross.currency,
+                    )
+                    uow.session.add(row)
+                    rows[p.session_id] = row
+                row.cdr_id, row.payment_method, row.updated_at = p.cdr_id, p.method, now
+                if p.method == "card":
+                    _queue_card_payment(ctx, uow, row, gross)
+                else:
+                    row.amount, row.currency = gross.amount, gross.currency
+                    row.status = "free" if gross.is_zero() else ("paid" if p.method == "wallet" else "on_account")
+                    row.captured_amount = gross.amount if p.method == "wallet" else Decimal(0)
+                results.append(_settlement(row, p.event, created=True))
+            if not all(posted.created for posted in post_transfers(uow, transfers, now)):
                 uow.rollback()
-                return settle_priced_session(ctx, event, payment_method)
-        pid = row.id if row is not None else payment_id_for("session_payment", session_id=session_id)
-        if row is None:
-            row = _new_payment(
-                ctx, id=pid, kind="session", driver_id=driver_id, session_id=session_id, currency=currency
-            )
-            uow.session.add(row)
-        row.cdr_id, row.payment_method, row.updated_at = cdr_id, method, now
-        if method == "card":
-            _queue_card_payment(ctx, uow, row, charge.gross)
-        else:
-            row.amount, row.currency = charge.gross.amount, currency
-            row.status = "free" if charge.gross.is_zero() else ("paid" if method == "wallet" else "on_account")
-            row.captured_amount = charge.gross.amount if method == "wallet" else Decimal(0)
-        uow.commit()
-        return _settlement(row, event, created=True)
+                raise _Raced
+        try:
+            uow.commit()
+        except IntegrityError:  # a concurrent settlement inserted the same (free) session's payment
+            raise _Raced from None
+        return results
 
 
 def _queue_card_payment(ctx: PaymentsContext, uow: UnitOfWork, row: Payment, gross: Money) -> None:

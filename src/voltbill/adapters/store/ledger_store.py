@@ -7,6 +7,7 @@ unique key, so two concurrent posts of one key cannot both land). Balances are s
 from __future__ import annotations
 
 import zlib
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -29,40 +30,92 @@ class Posted:
 
 def post_transfer(uow: UnitOfWork, transfer: Transfer, now: datetime) -> Posted:
     """Store ``transfer`` and its postings unless its key was posted before."""
+    return post_transfers(uow, [transfer], now)[0]
+
+
+def post_transfers(uow: UnitOfWork, transfers: Sequence[Transfer], now: datetime) -> list[Posted]:
+    """Store many transfers in two statements (transfers, then postings); keys posted before are left alone.
+
+    Returns one ``Posted`` per transfer, in order. Keys must be distinct within one call.
+    """
+    if not transfers:
+        return []
     insert = postgresql.insert if uow.is_postgres else sqlite.insert
-    values = {
-        "idempotency_key": transfer.key,
-        "kind": transfer.kind,
-        "currency": transfer.currency,
-        "driver_id": transfer.driver_id,
-        "reference": transfer.reference,
-        "created_at": now,
-    }
     stmt = (
         insert(LedgerTransfer)
-        .values(**values)
+        .values(
+            [
+                {
+                    "idempotency_key": t.key,
+                    "kind": t.kind,
+                    "currency": t.currency,
+                    "driver_id": t.driver_id,
+                    "reference": t.reference,
+                    "created_at": now,
+                }
+                for t in transfers
+            ]
+        )
         .on_conflict_do_nothing(index_elements=["idempotency_key"])
-        .returning(LedgerTransfer.id)
+        .returning(LedgerTransfer.id, LedgerTransfer.idempotency_key)
     )
-    new_id = uow.session.execute(stmt).scalar_one_or_none()
-    if new_id is None:
-        first = uow.session.execute(
-            select(LedgerTransfer.id).where(LedgerTransfer.idempotency_key == transfer.key)
-        ).scalar_one()
-        return Posted(first, False)
-    uow.session.execute(
-        LedgerPosting.__table__.insert(),
-        [
-            {
-                "transfer_id": new_id,
-                "account": p.account,
-                "currency": p.amount.currency,
-                "amount_units": to_units(p.amount.amount),
-            }
-            for p in transfer.postings
-        ],
+    created = {key: ident for ident, key in uow.session.execute(stmt)}
+    postings = [
+        {
+            "transfer_id": created[t.key],
+            "account": p.account,
+            "currency": p.amount.currency,
+            "amount_units": to_units(p.amount.amount),
+        }
+        for t in transfers
+        if t.key in created
+        for p in t.postings
+    ]
+    if postings:
+        uow.session.execute(LedgerPosting.__table__.insert(), postings)
+    replayed = [t.key for t in transfers if t.key not in created]
+    first: dict[str, int] = {}
+    if replayed:
+        rows = uow.session.execute(
+            select(LedgerTransfer.idempotency_key, LedgerTransfer.id).where(
+                LedgerTransfer.idempotency_key.in_(replayed)
+            )
+        )
+        first = {key: ident for key, ident in rows}
+    return [Posted(created[t.key], True) if t.key in created else Posted(first[t.key], False) for t in transfers]
+
+
+def lock_accounts(uow: UnitOfWork, accounts: Iterable[tuple[str, str]]) -> None:
+    """``lock_account`` for many ``(account, currency)`` pairs, in one statement and a fixed order (no deadlock)."""
+    if not uow.is_postgres:
+        return
+    ids = sorted({zlib.crc32(f"ledger:{a}:{c}".encode()) for a, c in accounts})
+    if ids:
+        uow.session.execute(
+            text(
+                "SELECT count(pg_advisory_xact_lock(k)) FROM (SELECT unnest(CAST(:ids AS bigint[])) AS k ORDER BY k) s"
+            ),
+            {"ids": ids},
+        )
+
+
+def account_balances(uow: UnitOfWork, accounts: Iterable[tuple[str, str]]) -> dict[tuple[str, str], Decimal]:
+    """Natural balances of many ``(account, currency)`` pairs in one query (zero for accounts without postings)."""
+    wanted = set(accounts)
+    if not wanted:
+        return {}
+    debit = func.coalesce(func.sum(LedgerPosting.amount_units).filter(LedgerPosting.amount_units > 0), 0)
+    credit = func.coalesce(-func.sum(LedgerPosting.amount_units).filter(LedgerPosting.amount_units < 0), 0)
+    rows = uow.session.execute(
+        select(LedgerPosting.account, LedgerPosting.currency, debit, credit)
+        .where(LedgerPosting.account.in_({a for a, _ in wanted}))
+        .group_by(LedgerPosting.account, LedgerPosting.currency)
     )
-    return Posted(new_id, True)
+    out = {pair: Decimal(0) for pair in wanted}
+    for a, c, d, k in rows:
+        if (a, c) in wanted:
+            out[(a, c)] = natural_balance(a, from_units(d), from_units(k))
+    return out
 
 
 def lock_account(uow: UnitOfWork, account: str, currency: str) -> None:
@@ -71,9 +124,7 @@ def lock_account(uow: UnitOfWork, account: str, currency: str) -> None:
     PostgreSQL: a transaction-level advisory lock on the account; SQLite: its single writer (BEGIN IMMEDIATE)
     already serialises every write transaction.
     """
-    if uow.is_postgres:
-        lock_id = zlib.crc32(f"ledger:{account}:{currency}".encode())
-        uow.session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": lock_id})
+    lock_accounts(uow, [(account, currency)])
 
 
 def account_balance(uow: UnitOfWork, account: str, currency: str) -> Decimal:
