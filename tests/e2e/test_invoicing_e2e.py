@@ -136,3 +136,42 @@ async def test_post_paid_sessions_wait_for_the_monthly_statement(live_server: Li
     cdrs = [live_server.api.get(f"/api/v1/cdrs/{c}").json() for c in statement["cdr_ids"]]
     rounded = sum(invoice_line(Money(Decimal(str(c["total_cost"]["incl_vat"])), "EUR")).amount for c in cdrs)
     assert Decimal(statement["totals"]["incl_vat"]) == rounded
+
+
+async def test_a_missed_settled_event_is_caught_up_by_the_server(
+    start_live_server: Any, ocpp_client: Any, monkeypatch: Any
+) -> None:
+    from voltbill.services import invoicing
+
+    issue_now = invoicing.on_session_settled
+
+    def lost(*args: Any) -> None:
+        raise ConnectionError("database went away while the event was handled")
+
+    monkeypatch.setattr(invoicing, "on_session_settled", lost)
+    server: LiveServer = start_live_server()
+    server.app.state.invoicing_worker.stop()
+    cp, tag, driver = random_id("CP"), random_id("TAG"), random_id("drv")
+    tariff_id = random_id("T")
+    server.put_tariff(tariff_id, TARIFF)
+    server.register_charger(cp, PASSWORD, tariff_id=tariff_id)
+    server.register_driver(driver, tag, payment_method="wallet")
+    server.api.post(
+        f"/api/v1/drivers/{driver}/wallet/top-ups",
+        json={"amount": "20.00", "currency": "EUR"},
+        headers={"Idempotency-Key": random_id("k")},
+    ).raise_for_status()
+    await charge(server, ocpp_client, cp, tag, datetime.now(UTC).replace(microsecond=0) - timedelta(hours=1), 4000)
+    assert server.api.get("/api/v1/invoices", params={"driver_id": driver}).json()["items"] == []
+
+    monkeypatch.setattr(invoicing, "on_session_settled", issue_now)
+    worker = invoicing.InvoicingWorker(server.app.state, interval_s=0.2)
+    worker.start()
+    try:
+        await asyncio.to_thread(
+            wait_for, lambda: server.api.get("/api/v1/invoices", params={"driver_id": driver}).json()["items"] != []
+        )
+    finally:
+        worker.stop()
+    (invoice,) = server.api.get("/api/v1/invoices", params={"driver_id": driver}).json()["items"]
+    assert invoice["number"].endswith("-000001")
