@@ -21,11 +21,13 @@ from voltbill.adapters.store.migrate import migrate
 from voltbill.api import analytics as analytics_api
 from voltbill.api import cdrs, charge_points, commands, drivers, health, sessions, tariffs
 from voltbill.api import invoices as invoices_api
+from voltbill.api import payments as payments_api
 from voltbill.api.auth import install_web_auth
+from voltbill.api.dashboard.install import install_dashboard
 from voltbill.api.errors import install_error_handlers
 from voltbill.config import Settings, get_settings
 from voltbill.domain.clock import Clock, SystemClock
-from voltbill.services import invoicing
+from voltbill.services import invoicing, payments
 from voltbill.services.access import bootstrap, instance_secret
 from voltbill.services.events import EventBus
 
@@ -70,7 +72,10 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     app.include_router(sessions.router)
     app.include_router(cdrs.router)
     app.include_router(commands.router)
+    app.include_router(payments_api.router)
+    payments.subscribe(app.state)
     app.include_router(invoices_api.router)
     invoicing.subscribe(app.state)
     app.include_router(analytics_api.router)
+    install_dashboard(app)
     return app
