@@ -16,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import ROUND_CEILING, Decimal
-from typing import Literal
+from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
 from voltbill.domain.price import Price
@@ -138,18 +138,19 @@ class _Ledger:
     """Volumes per (category, component) and, per dimension, the total volume and the last component used."""
 
     def __init__(self) -> None:
-        self.volumes: dict[tuple[Category, PriceComponent], Decimal] = {}
+        # Keyed by the component's identity: hashing a frozen dataclass field by field is slow on the hot path.
+        self.volumes: dict[tuple[Category, int], tuple[PriceComponent, Decimal]] = {}
         self.last: dict[Category, PriceComponent] = {}
         self.last_order: dict[Category, int] = {}
-        self.totals: dict[Category, Decimal] = {}
         self.order = 0
 
     def add(self, category: Category, component: PriceComponent | None, volume: Decimal) -> None:
         self.order += 1
         if component is None:
             return
-        key = (category, component)
-        self.volumes[key] = self.volumes.get(key, _ZERO) + volume
+        key = (category, id(component))
+        entry = self.volumes.get(key)
+        self.volumes[key] = (component, volume if entry is None else entry[1] + volume)
         if volume:
             self.last[category] = component
             self.last_order[category] = self.order
@@ -163,8 +164,7 @@ class _Ledger:
         steps = ((total - _STEP_TOLERANCE) / step).to_integral_value(rounding=ROUND_CEILING)
         extra = steps * step - total
         if extra > 0:
-            key = (category, component)
-            self.volumes[key] = self.volumes.get(key, _ZERO) + extra
+            self.add(category, component, extra)
 
 
 def price_session(tariff: Tariff, session: SessionToPrice, tz: ZoneInfo) -> PricedSession:
@@ -173,50 +173,70 @@ def price_session(tariff: Tariff, session: SessionToPrice, tz: ZoneInfo) -> Pric
     ledger = _Ledger()
     start = session.start_date_time
     periods = session.charging_periods
-    expired = bool(periods) and all(_is_reservation(p) for p in periods)
-    totals = dict.fromkeys(_VOLUME_TYPES, _ZERO)
-    wall_hours = _ZERO
+    count = len(periods)
+    values = [_read(period) for period in periods]
+    expired = count > 0 and all(v[4] for v in values)
+    totals = [_ZERO, _ZERO, _ZERO, _ZERO]
+    wall = timedelta(0)
     energy_before = _ZERO
+    timed, counted = bool(plan.boundaries.times_of_day), bool(plan.boundaries.durations_s)
     flat_due = {"session": True, "reservation": True}
     for i, period in enumerate(periods):
-        end = periods[i + 1].start_date_time if i + 1 < len(periods) else session.end_date_time
-        volumes = [period.volume(kind) or _ZERO for kind in _VOLUME_TYPES]
-        for kind, volume in zip(_VOLUME_TYPES, volumes, strict=True):
-            totals[kind] += volume
-        reservation = _is_reservation(period)
+        period_start = period.start_date_time
+        end = periods[i + 1].start_date_time if i + 1 < count else session.end_date_time
+        energy, charging, parking, reserved, reservation, *caps = values[i]
+        volumes = [energy, charging, parking, reserved]
+        totals = [a + b for a, b in zip(totals, volumes, strict=True)]
         if not reservation:
-            wall_hours += Decimal((end - period.start_date_time) // _MICROSECOND) / _HOUR_US
+            wall += end - period_start
         mode: Mode = ("expired" if expired else "reservation") if reservation else "session"
-        caps = (
-            period.volume("MIN_CURRENT"),
-            period.volume("MAX_CURRENT"),
-            period.volume("MIN_POWER"),
-            period.volume("MAX_POWER"),
-        )
-        cuts = _cuts(plan, start, period.start_date_time, end, energy_before, volumes[0], tz)
-        remaining = list(volumes)
+        cuts = _cuts(plan, start, period_start, end, energy_before, energy, tz)
+        remaining = volumes
         for index, (low, instant, energy_at) in enumerate(cuts):
             last = index + 1 == len(cuts)
             piece = remaining if last else [v * (cuts[index + 1][0] - low) for v in volumes]
             if not last:
                 remaining = [r - p for r, p in zip(remaining, piece, strict=True)]
-            local = instant.astimezone(tz).replace(tzinfo=None) if plan.boundaries.times_of_day else instant
-            elapsed = Decimal((instant - start) // _MICROSECOND) / _MILLION
+            # Local time and elapsed seconds are only worked out when a restriction reads them.
+            local = instant.astimezone(tz).replace(tzinfo=None) if timed else instant
+            elapsed = Decimal((instant - start) // _MICROSECOND) / _MILLION if counted else _ZERO
             moment = Moment(local, elapsed, energy_at, *caps)
             _price_piece(plan, ledger, mode, moment, piece, flat_due)
-        energy_before += volumes[0]
+        energy_before += energy
     if not periods:
-        _price_piece(plan, ledger, "session", Moment(start.astimezone(tz), _ZERO, _ZERO), [_ZERO] * 4, flat_due)
-    return _settle(plan, ledger, totals, wall_hours)
+        _price_piece(plan, ledger, "session", Moment(start.astimezone(tz), _ZERO, _ZERO), totals, flat_due)
+    return _settle(plan, ledger, totals, Decimal(wall // _MICROSECOND) / _HOUR_US)
 
 
-_VOLUME_TYPES = ("ENERGY", "TIME", "PARKING_TIME", "RESERVATION_TIME")
+def _read(period: ChargingPeriod) -> tuple[Any, ...]:
+    """(energy kWh, charging h, parking h, reservation h, is a reservation period, min/max current, min/max power)."""
+    energy = charging = parking = reserved = _ZERO
+    reservation = False
+    min_current = max_current = min_power = max_power = None
+    for dimension in period.dimensions:
+        kind, volume = dimension.type, dimension.volume
+        if kind == "ENERGY":
+            energy = volume
+        elif kind == "TIME":
+            charging = volume
+        elif kind == "PARKING_TIME":
+            parking = volume
+        elif kind == "RESERVATION_TIME":
+            reserved, reservation = volume, True
+        elif kind == "MIN_CURRENT":
+            min_current = volume
+        elif kind == "MAX_CURRENT":
+            max_current = volume
+        elif kind == "MIN_POWER":
+            min_power = volume
+        elif kind == "MAX_POWER":
+            max_power = volume
+    return energy, charging, parking, reserved, reservation, min_current, max_current, min_power, max_power
+
+
+_CATEGORIES: tuple[Category, ...] = ("ENERGY", "FLAT", "TIME", "PARKING_TIME", "RESERVATION_TIME", "RESERVATION_FLAT")
 _HOUR_US = Decimal(3_600_000_000)
 _MILLION = Decimal(1_000_000)
-
-
-def _is_reservation(period: ChargingPeriod) -> bool:
-    return period.volume("RESERVATION_TIME") is not None
 
 
 def _cuts(
@@ -234,6 +254,8 @@ def _cuts(
     itself and not a value a rounding error away from it.
     """
     bounds = plan.boundaries
+    if not bounds:
+        return [(_ZERO, start, energy_before)]
     duration_us = (end - start) // _MICROSECOND
     found: dict[Decimal, tuple[datetime | None, Decimal | None]] = {}
     if duration_us > 0:
@@ -251,6 +273,8 @@ def _cuts(
                 fraction = (kwh - energy_before) / energy
                 found[fraction] = (found.get(fraction, (None, None))[0], kwh)
     cuts = [(_ZERO, start, energy_before)]
+    if not found:
+        return cuts
     for fraction in sorted(found):
         if _ZERO < fraction < _ONE:
             exact_instant, exact_kwh = found[fraction]
@@ -284,36 +308,47 @@ def _price_piece(
             flat_due[due] = False
 
 
-def _settle(plan: _Plan, ledger: _Ledger, totals: dict[str, Decimal], wall_hours: Decimal) -> PricedSession:
+def _settle(plan: _Plan, ledger: _Ledger, totals: list[Decimal], wall_hours: Decimal) -> PricedSession:
     # mod_cdrs, step_size: once per dimension on the session total, with the step of the last component used;
     # charging time followed by paid parking is not rounded, only the parking is.
-    ledger.round_up("ENERGY", totals["ENERGY"], _THOUSAND)
+    energy, charging, parking, reserved = totals
+    ledger.round_up("ENERGY", energy, _THOUSAND)
     if ledger.last_order.get("PARKING_TIME", -1) < ledger.last_order.get("TIME", -1):
-        ledger.round_up("TIME", totals["TIME"], _HOUR_S)
-    ledger.round_up("PARKING_TIME", totals["PARKING_TIME"], _HOUR_S)
-    ledger.round_up("RESERVATION_TIME", totals["RESERVATION_TIME"], _HOUR_S)
+        ledger.round_up("TIME", charging, _HOUR_S)
+    ledger.round_up("PARKING_TIME", parking, _HOUR_S)
+    ledger.round_up("RESERVATION_TIME", reserved, _HOUR_S)
     merged: dict[tuple[Category, Decimal, Decimal | None], Decimal] = {}
-    for (category, component), volume in ledger.volumes.items():
+    for (category, _), (component, volume) in ledger.volumes.items():
         key = (category, component.price, component.vat)
         merged[key] = merged.get(key, _ZERO) + volume
     lines = tuple(_line(category, price, vat, volume) for (category, price, vat), volume in merged.items())
-    sums = {
-        category: _sum([line for c, line in zip(merged, lines, strict=True) if c[0] == category], plan.has_vat)
-        for category in ("ENERGY", "FLAT", "TIME", "PARKING_TIME", "RESERVATION_TIME", "RESERVATION_FLAT")
-    }
-    lines_total = _sum(list(lines), plan.has_vat)
+    # Sums per category; incl. VAT is unknown if the tariff states no VAT, or a billed line has no VAT rate.
+    excl = dict.fromkeys(_CATEGORIES, _ZERO)
+    incl: dict[Category, Decimal | None] = dict.fromkeys(_CATEGORIES, _ZERO if plan.has_vat else None)
+    for (category, _, _), line in zip(merged, lines, strict=True):
+        excl[category] += line.cost.excl_vat
+        so_far = incl[category]
+        if so_far is not None:
+            if line.cost.incl_vat is not None:
+                incl[category] = so_far + line.cost.incl_vat
+            elif line.cost.excl_vat:
+                incl[category] = None
+    sums = {category: Price(excl[category], incl[category]) for category in _CATEGORIES}
+    lines_total = Price(sum(excl.values(), _ZERO), None)
+    if all(value is not None for value in incl.values()):
+        lines_total = Price(lines_total.excl_vat, sum((v for v in incl.values() if v is not None), _ZERO))
     total = _limit(plan.tariff, lines_total)
-    reported_time = totals["TIME"] + totals["PARKING_TIME"]
+    reported_time = charging + parking
     has_reservation = any(mode != "session" for _, mode in plan.candidates)
     return PricedSession(
         currency=plan.tariff.currency,
         total_cost=total,
         total_fixed_cost=sums["FLAT"],
-        total_energy=totals["ENERGY"],
+        total_energy=energy,
         total_energy_cost=sums["ENERGY"],
         total_time=reported_time if reported_time else wall_hours,
         total_time_cost=sums["TIME"],
-        total_parking_time=totals["PARKING_TIME"],
+        total_parking_time=parking,
         total_parking_cost=sums["PARKING_TIME"],
         total_reservation_cost=sums["RESERVATION_TIME"] + sums["RESERVATION_FLAT"] if has_reservation else None,
         lines=lines,
@@ -323,7 +358,7 @@ def _settle(plan: _Plan, ledger: _Ledger, totals: dict[str, Decimal], wall_hours
 
 def _line(category: Category, price: Decimal, vat: Decimal | None, volume: Decimal) -> PricedLine:
     excl = price * volume
-    incl = None if vat is None else excl * (_HUNDRED + vat) / _HUNDRED
+    incl = None if vat is None else excl * (_HUNDRED + vat).scaleb(-2)
     reservation = category.startswith("RESERVATION")
     dimension = _DIMENSION_OF[category]
     return PricedLine(dimension, volume, price, vat, Price(excl, incl), reservation)
@@ -337,20 +372,6 @@ _DIMENSION_OF: dict[Category, Literal["ENERGY", "FLAT", "TIME", "PARKING_TIME"]]
     "RESERVATION_TIME": "TIME",
     "RESERVATION_FLAT": "FLAT",
 }
-
-
-def _sum(lines: list[PricedLine], has_vat: bool) -> Price:
-    """Sum of line costs; incl. VAT is unknown if the tariff states no VAT, or a non-zero line has no VAT rate."""
-    excl = sum((line.cost.excl_vat for line in lines), _ZERO)
-    incl: Decimal | None = _ZERO if has_vat else None
-    for line in lines:
-        if incl is None:
-            break
-        if line.cost.incl_vat is not None:
-            incl += line.cost.incl_vat
-        elif line.cost.excl_vat:
-            incl = None
-    return Price(excl, incl)
 
 
 def _limit(tariff: Tariff, total: Price) -> Price:

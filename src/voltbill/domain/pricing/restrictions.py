@@ -6,9 +6,10 @@ started, kWh delivered before that moment, and the current/power reported for th
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
+from typing import NamedTuple
 from zoneinfo import ZoneInfo
 
 from voltbill.domain.tariffs import DAYS_OF_WEEK, Tariff, TariffRestrictions
@@ -16,8 +17,7 @@ from voltbill.domain.tariffs import DAYS_OF_WEEK, Tariff, TariffRestrictions
 _MIDNIGHT = time(0, 0)
 
 
-@dataclass(frozen=True, slots=True)
-class Moment:
+class Moment(NamedTuple):
     """``local`` (naive station-local wall time), ``elapsed_s`` (seconds since session start), ``energy_kwh``
     (delivered before this moment), ``min/max_current`` (A) and ``min/max_power`` (kW) of the period, if known."""
 
@@ -93,6 +93,12 @@ class Boundaries:
     times_of_day: tuple[time, ...]
     durations_s: tuple[int, ...]
     energies_kwh: tuple[Decimal, ...]
+    _cache: dict[tuple[date, ZoneInfo], tuple[datetime, ...]] = field(
+        default_factory=dict, compare=False, hash=False, repr=False
+    )
+
+    def __bool__(self) -> bool:
+        return bool(self.times_of_day or self.durations_s or self.energies_kwh)
 
     @classmethod
     def of(cls, tariff: Tariff) -> Boundaries:
@@ -118,19 +124,32 @@ class Boundaries:
         """
         if not self.times_of_day or end <= start:
             return []
-        local_start, local_end = start.astimezone(tz), end.astimezone(tz)
-        cuts: set[datetime] = set()
-        day: date = local_start.date()
-        while day <= local_end.date():
-            for wall in self.times_of_day:
-                for fold in (0, 1):
-                    moment = datetime.combine(day, wall, tzinfo=tz).replace(fold=fold).astimezone(start.tzinfo)
-                    if start < moment < end:
-                        cuts.add(moment)
+        day: date = start.astimezone(tz).date()
+        last = end.astimezone(tz).date()
+        cuts: list[datetime] = []
+        while day <= last:
+            cuts.extend(moment for moment in self._day_cuts(day, tz) if start < moment < end)
             day += timedelta(days=1)
-        if local_start.utcoffset() != local_end.utcoffset():
-            cuts.update(_offset_changes(start, end, tz))
-        return sorted(cuts)
+        return cuts
+
+    def _day_cuts(self, day: date, tz: ZoneInfo) -> tuple[datetime, ...]:
+        """The cuts of one local day, sorted; cached because every session of a station revisits the same days."""
+        key = (day, tz)
+        cached = self._cache.get(key)
+        if cached is None:
+            cuts = {
+                datetime.combine(day, wall, tzinfo=tz).replace(fold=fold).astimezone(UTC)
+                for wall in self.times_of_day
+                for fold in (0, 1)
+            }
+            day_start = datetime.combine(day, _MIDNIGHT, tzinfo=tz).astimezone(UTC)
+            day_end = datetime.combine(day + timedelta(days=1), _MIDNIGHT, tzinfo=tz).astimezone(UTC)
+            if day_start.astimezone(tz).utcoffset() != day_end.astimezone(tz).utcoffset():
+                cuts.update(_offset_changes(day_start, day_end, tz))
+            if len(self._cache) > 10_000:
+                self._cache.clear()
+            cached = self._cache[key] = tuple(sorted(cuts))
+        return cached
 
 
 def _offset_changes(start: datetime, end: datetime, tz: ZoneInfo) -> list[datetime]:
