@@ -73,7 +73,7 @@ class SimulatedCharger:
         self._available = True
         self._tx: Transaction | None = None
         self._stop_reason: str | None = None
-        self._pending_start: tuple[str, int | None] | None = None
+        self._pending_start: tuple[str, int | None, bool] | None = None
         self._reset: str | None = None
         self._boot_reason = "PowerUp"
         self._server_heartbeat_s = 300.0
@@ -193,9 +193,18 @@ class SimulatedCharger:
         """One CALL on ``link``; counts it and its answer time. Raises what the ``ocpp`` library raises."""
         self.stats.messages_sent += 1
         started = time.perf_counter()
-        result = await link.call(
-            payload, suppress=False, unique_id=unique_id, skip_schema_validation=not self.config.validate
+        answer = asyncio.ensure_future(
+            link.call(payload, suppress=False, unique_id=unique_id, skip_schema_validation=not self.config.validate)
         )
+        closed = asyncio.ensure_future(link._connection.wait_closed())
+        try:
+            await asyncio.wait({answer, closed}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            closed.cancel()
+        if not answer.done():  # the answer cannot come any more: fail now instead of at the timeout
+            answer.cancel()
+            raise ConnectionError(f"connection closed before the answer to {type(payload).__name__}")
+        result = answer.result()
         self.stats.answered(type(payload).__name__, time.perf_counter() - started)
         self.stats.messages_received += 1
         return result
@@ -235,7 +244,8 @@ class SimulatedCharger:
                 result = await self._call(link, item.payload, item.unique_id)
             except (ConnectionClosed, OSError, TimeoutError) as exc:
                 self.stats.error(f"{type(exc).__name__}:{item.action}")
-                self._online.clear()
+                if self._link is link:
+                    self._online.clear()
                 with contextlib.suppress(Exception):
                     await link._connection.close()
                 if item.reliable:
@@ -279,7 +289,7 @@ class SimulatedCharger:
                 done += 1
             pause = self.config.gap_s * self.rng.uniform(0.5, 1.5)
 
-    async def _wait_for_car(self, pause_s: float) -> tuple[str, int | None] | None:
+    async def _wait_for_car(self, pause_s: float) -> tuple[str, int | None, bool] | None:
         """Wait ``pause_s`` simulated seconds (or a remote start) while online and available."""
         deadline = time.monotonic() + self.clock.real(pause_s)
         while not self._shutting_down:
@@ -288,17 +298,18 @@ class SimulatedCharger:
                 return plug_in
             remaining = deadline - time.monotonic()
             if remaining <= 0 and self._online.is_set() and self._available:
-                return self.spec.id_tag, None
+                return self.spec.id_tag, None, False
             self._wake.clear()
             wait_s = remaining if remaining > 0 else 1.0
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=wait_s)
         return None
 
-    async def _charge(self, id_tag: str, remote_start_id: int | None) -> bool:
-        """One session from plug-in to unplug; True when the server acknowledged its end."""
+    async def _charge(self, id_tag: str, remote_start_id: int | None, remote: bool) -> bool:
+        """One session from plug-in to unplug; True when the server acknowledged its end. A remote start is
+        not authorized again (1.6 AuthorizeRemoteTxRequests = false; 2.0.1 AuthorizeRemoteStart = false)."""
         self._status("Preparing")
-        if remote_start_id is None and not await self._authorized(id_tag):
+        if not remote and not await self._authorized(id_tag):
             self._status("Available")
             return False
         tx = Transaction(id_tag=id_tag, remote_start_id=remote_start_id)
@@ -394,7 +405,7 @@ class SimulatedCharger:
     def remote_start(self, id_tag: str, remote_start_id: int | None) -> bool:
         if self._tx is not None or self._pending_start is not None or not self._available or self._shutting_down:
             return False
-        self._pending_start = (id_tag, remote_start_id)
+        self._pending_start = (id_tag, remote_start_id, True)
         self._wake.set()
         return True
 
