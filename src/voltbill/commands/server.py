@@ -1,9 +1,12 @@
-"""``voltbill serve``, ``migrate``, ``users create``, ``operators create|api-key``: run and administer a server."""
+"""``voltbill serve``, ``migrate``, ``backup``, ``restore``, ``users create``, ``operators create|api-key``."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import typer
 
+from voltbill.adapters.store import backup as store_backup
 from voltbill.adapters.store.db import Database
 from voltbill.adapters.store.migrate import migrate as run_migrations
 from voltbill.cli import app, one_line_errors
@@ -122,3 +125,21 @@ def create_api_key_command(
         db.dispose()
     typer.echo(f"created {info.role} key {info.id} for operator {info.operator_id}", err=True)
     typer.echo(key)
+
+
+@app.command()
+@one_line_errors
+def backup(to: Path = typer.Option(..., "--to", help="Backup file to write.")) -> None:
+    """Back up the database (SQLite: online, safe while serving; PostgreSQL: pg_dump custom format)."""
+    settings = get_settings()
+    store_backup.backup(settings.database_url, to)
+    typer.echo(f"backed up {_safe(settings.database_url)} to {to}", err=True)
+
+
+@app.command()
+@one_line_errors
+def restore(from_: Path = typer.Option(..., "--from", help="Backup file made by voltbill backup.")) -> None:
+    """Replace the database with a backup (stop the server first). PostgreSQL: pg_restore --clean."""
+    settings = get_settings()
+    store_backup.restore(settings.database_url, from_)
+    typer.echo(f"restored {_safe(settings.database_url)} from {from_}", err=True)
