@@ -1,16 +1,33 @@
-"""OCPP 1.6J end to end: a real charger WebSocket against a real server, priced CDR over REST."""
+"""OCPP 1.6J end to end: a real charger WebSocket against a real server, priced CDRs over REST."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from conftest import LiveServer, random_id
+from sqlalchemy import func, select
+
+from live_servers import LiveServer, random_id
+from voltbill.adapters.store.tables.sessions import CdrRow, MeterValueRow, SessionRow
 
 PASSWORD = "a-long-charger-password-16"
 ENERGY_TARIFF = {
     "currency": "EUR",
     "elements": [{"price_components": [{"type": "ENERGY", "price": "0.25", "vat": 21, "step_size": 1}]}],
+}
+# energy, charging time and parking time: every dimension the live cost and the CDR must agree on
+MIXED_TARIFF = {
+    "currency": "EUR",
+    "elements": [
+        {
+            "price_components": [
+                {"type": "ENERGY", "price": "0.31", "vat": 20, "step_size": 1},
+                {"type": "TIME", "price": "1.20", "vat": 20, "step_size": 60},
+                {"type": "PARKING_TIME", "price": "6.00", "vat": 20, "step_size": 60},
+            ]
+        }
+    ],
 }
 
 
@@ -19,42 +36,217 @@ def ts(moment: datetime) -> str:
 
 
 def energy(at: datetime, wh: int) -> dict[str, Any]:
-    return {
-        "timestamp": ts(at),
-        "sampledValue": [{"value": str(wh), "measurand": "Energy.Active.Import.Register", "unit": "Wh"}],
-    }
+    sample = {"value": str(wh), "measurand": "Energy.Active.Import.Register", "unit": "Wh"}
+    return {"timestamp": ts(at), "sampledValue": [sample]}
 
 
-def setup(server: LiveServer) -> tuple[str, str]:
+def an_hour_ago() -> datetime:
+    return datetime.now(UTC).replace(microsecond=0) - timedelta(hours=1)
+
+
+def setup(server: LiveServer, tariff: dict[str, Any] | None = ENERGY_TARIFF) -> tuple[str, str]:
     cp, tag = random_id("CP16"), random_id("TAG")
-    tariff = random_id("T")
-    server.put_tariff(tariff, ENERGY_TARIFF)
-    server.register_charger(cp, PASSWORD, tariff_id=tariff)
+    tariff_id = None
+    if tariff is not None:
+        tariff_id = random_id("T")
+        server.put_tariff(tariff_id, tariff)
+    server.register_charger(cp, PASSWORD, tariff_id=tariff_id)
     server.register_driver(random_id("drv"), tag)
     return cp, tag
 
 
-async def test_a_16_session_runs_from_boot_to_a_priced_cdr(live_server: LiveServer, ocpp_client: Any) -> None:
-    cp, tag = setup(live_server)
-    t0 = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=1)
-    async with ocpp_client(live_server, cp, PASSWORD, "ocpp1.6") as charger:
+def count(server: LiveServer, entity: Any, **where: Any) -> int:
+    with server.app.state.db.uow() as uow:
+        stmt = select(func.count()).select_from(entity)
+        for key, value in where.items():
+            stmt = stmt.where(getattr(entity, key) == value)
+        return int(uow.session.scalar(stmt) or 0)
+
+
+def sessions_of(server: LiveServer, cp: str) -> list[dict[str, Any]]:
+    return list(server.api.get("/api/v1/sessions", params={"charge_point_id": cp}).json()["items"])
+
+
+async def test_a_16_session_runs_from_boot_to_a_priced_cdr(shared_live_server: LiveServer, ocpp_client: Any) -> None:
+    cp, tag = setup(shared_live_server)
+    t0 = an_hour_ago()
+    async with ocpp_client(shared_live_server, cp, PASSWORD, "ocpp1.6") as charger:
         boot = await charger.ok("BootNotification", {"chargePointVendor": "Acme", "chargePointModel": "AC22"})
         assert boot["status"] == "Accepted"
+        assert "currentTime" in await charger.ok("Heartbeat", {})
         assert (await charger.ok("Authorize", {"idTag": tag}))["idTagInfo"]["status"] == "Accepted"
         start = await charger.ok(
             "StartTransaction", {"connectorId": 1, "idTag": tag, "meterStart": 1000, "timestamp": ts(t0)}
         )
         assert start["idTagInfo"]["status"] == "Accepted"
         txn = start["transactionId"]
-        await charger.ok(
-            "MeterValues",
-            {"connectorId": 1, "transactionId": txn, "meterValue": [energy(t0 + timedelta(minutes=15), 6000)]},
-        )
-        await charger.ok(
-            "StopTransaction",
-            {"transactionId": txn, "meterStop": 11000, "timestamp": ts(t0 + timedelta(minutes=30)), "idTag": tag},
-        )
-    sessions = live_server.api.get("/api/v1/sessions", params={"charge_point_id": cp}).json()["items"]
-    assert [(s["status"], s["kwh"]) for s in sessions] == [("completed", "10")]
-    cdr = live_server.api.get(f"/api/v1/cdrs/{sessions[0]['cdr_id']}").json()
+        meter = [energy(t0 + timedelta(minutes=15), 6000)]
+        await charger.ok("MeterValues", {"connectorId": 1, "transactionId": txn, "meterValue": meter})
+        assert [s["status"] for s in sessions_of(shared_live_server, cp)] == ["active"]
+        stop = {"transactionId": txn, "meterStop": 11000, "timestamp": ts(t0 + timedelta(minutes=30)), "idTag": tag}
+        await charger.ok("StopTransaction", stop)
+    [session] = sessions_of(shared_live_server, cp)
+    assert (session["status"], session["kwh"], session["driver_id"]) == ("completed", "10", session["driver_id"])
+    assert session["start_date_time"].startswith(t0.isoformat()[:19])
+    cdr = shared_live_server.api.get(f"/api/v1/cdrs/{session['cdr_id']}").json()
     assert cdr["total_cost"] == {"excl_vat": "2.5000", "incl_vat": "3.0250"}
+    assert cdr["total_energy"] == "10.0000"
+    listed = shared_live_server.api.get("/api/v1/cdrs", params={"session_id": session["id"]}).json()["items"]
+    assert [c["id"] for c in listed] == [cdr["id"]]
+
+
+async def test_unknown_and_blocked_tags_are_refused_by_authorize(
+    shared_live_server: LiveServer, ocpp_client: Any
+) -> None:
+    cp, tag = setup(shared_live_server)
+    async with ocpp_client(shared_live_server, cp, PASSWORD) as charger:
+        assert (await charger.ok("Authorize", {"idTag": "NOBODY"}))["idTagInfo"]["status"] == "Invalid"
+        checks = shared_live_server.app.state.start_checks
+        refuse_this_tag = lambda uow, token: "wallet below minimum" if token.uid == tag else None  # noqa: E731
+        checks.append(refuse_this_tag)
+        try:
+            assert (await charger.ok("Authorize", {"idTag": tag}))["idTagInfo"]["status"] == "Blocked"
+        finally:
+            checks.remove(refuse_this_tag)
+
+
+async def test_every_retried_16_message_changes_nothing(shared_live_server: LiveServer, ocpp_client: Any) -> None:
+    cp, tag = setup(shared_live_server)
+    t0 = an_hour_ago()
+    start = {"connectorId": 1, "idTag": tag, "meterStart": 0, "timestamp": ts(t0)}
+    async with ocpp_client(shared_live_server, cp, PASSWORD) as charger:
+        status = {"connectorId": 1, "errorCode": "NoError", "status": "Charging", "timestamp": ts(t0)}
+        for message_id in ("st-1", "st-1", "st-2"):
+            await charger.ok("StatusNotification", status, message_id)
+        first = await charger.ok("StartTransaction", start, "start-1")
+        assert await charger.ok("StartTransaction", start, "start-1") == first  # same message id
+        assert await charger.ok("StartTransaction", start, "start-2") == first  # resent with a new id
+        meter = {
+            "connectorId": 1,
+            "transactionId": first["transactionId"],
+            "meterValue": [energy(t0 + timedelta(minutes=10), 4000)],
+        }
+        for message_id in ("mv-1", "mv-1", "mv-2"):
+            await charger.ok("MeterValues", meter, message_id)
+        stop = {"transactionId": first["transactionId"], "meterStop": 8000, "timestamp": ts(t0 + timedelta(minutes=20))}
+        answers = [await charger.ok("StopTransaction", stop, message_id) for message_id in ("sp-1", "sp-1", "sp-2")]
+        assert answers[0] == answers[1] == answers[2]
+    [session] = sessions_of(shared_live_server, cp)
+    assert session["kwh"] == "8"
+    assert count(shared_live_server, SessionRow, charge_point_id=cp) == 1
+    assert count(shared_live_server, MeterValueRow, session_id=session["id"]) == 1
+    assert count(shared_live_server, CdrRow, session_id=session["id"]) == 1
+
+
+async def test_a_charger_that_reconnects_replays_its_queue_without_duplicates(
+    shared_live_server: LiveServer, ocpp_client: Any
+) -> None:
+    cp, tag = setup(shared_live_server)
+    t0 = an_hour_ago()
+    async with ocpp_client(shared_live_server, cp, PASSWORD) as charger:
+        start = {"connectorId": 1, "idTag": tag, "meterStart": 500, "timestamp": ts(t0)}
+        txn = (await charger.ok("StartTransaction", start))["transactionId"]
+        meter = {"connectorId": 1, "transactionId": txn, "meterValue": [energy(t0 + timedelta(minutes=5), 1500)]}
+        await charger.ok("MeterValues", meter)
+    # offline; back online it sends what it queued, then loses the answer to StopTransaction and sends it again
+    queued = [energy(t0 + timedelta(minutes=m), 1500 + 1000 * m) for m in (10, 20)]
+    stop = {"transactionId": txn, "meterStop": 21500, "timestamp": ts(t0 + timedelta(minutes=25))}
+    async with ocpp_client(shared_live_server, cp, PASSWORD) as charger:
+        await charger.ok("MeterValues", meter)
+        await charger.ok("MeterValues", {"connectorId": 1, "transactionId": txn, "meterValue": queued})
+        await charger.ok("StopTransaction", stop, "stop-queued")
+    async with ocpp_client(shared_live_server, cp, PASSWORD) as charger:
+        await charger.ok("StopTransaction", stop, "stop-queued")
+        await charger.ok("StopTransaction", {**stop, "transactionData": queued})
+    [session] = sessions_of(shared_live_server, cp)
+    assert (session["status"], session["kwh"]) == ("completed", "21")
+    assert count(shared_live_server, MeterValueRow, session_id=session["id"]) == 3
+    assert count(shared_live_server, CdrRow, session_id=session["id"]) == 1
+
+
+async def test_the_final_cdr_equals_the_last_live_cost(shared_live_server: LiveServer, ocpp_client: Any) -> None:
+    cp, tag = setup(shared_live_server, MIXED_TARIFF)
+    t0 = an_hour_ago()
+    async with ocpp_client(shared_live_server, cp, PASSWORD) as charger:
+        start = {"connectorId": 1, "idTag": tag, "meterStart": 12345, "timestamp": ts(t0)}
+        txn = (await charger.ok("StartTransaction", start))["transactionId"]
+        status = {"connectorId": 1, "errorCode": "NoError", "status": "Charging", "timestamp": ts(t0)}
+        await charger.ok("StatusNotification", status)
+        readings = [(7, 3210), (19, 9876), (31, 15321)]
+        for minute, wh in readings:
+            meter = {
+                "connectorId": 1,
+                "transactionId": txn,
+                "meterValue": [energy(t0 + timedelta(minutes=minute), 12345 + wh)],
+            }
+            await charger.ok("MeterValues", meter)
+        parked = {**status, "status": "SuspendedEV", "timestamp": ts(t0 + timedelta(minutes=31))}
+        await charger.ok("StatusNotification", parked)
+        end = t0 + timedelta(minutes=47)
+        await charger.ok(
+            "MeterValues", {"connectorId": 1, "transactionId": txn, "meterValue": [energy(end, 12345 + 15321)]}
+        )
+        [session] = sessions_of(shared_live_server, cp)
+        live = shared_live_server.api.get(f"/api/v1/sessions/{session['id']}").json()["live_cost"]
+        assert live["as_of"].startswith(end.isoformat()[:19])
+        await charger.ok("StopTransaction", {"transactionId": txn, "meterStop": 12345 + 15321, "timestamp": ts(end)})
+    [session] = sessions_of(shared_live_server, cp)
+    cdr = shared_live_server.api.get(f"/api/v1/cdrs/{session['cdr_id']}").json()
+    assert cdr["total_cost"] == live["total_cost"]
+    assert cdr["total_parking_time"] == "0.2667"  # 16 minutes parked are billed as parking, not charging
+    assert shared_live_server.api.get(f"/api/v1/sessions/{session['id']}").json()["live_cost"] is None
+
+
+async def test_charger_clock_running_ahead_is_clamped_and_flagged(
+    shared_live_server: LiveServer, ocpp_client: Any
+) -> None:
+    cp, tag = setup(shared_live_server)
+    future = datetime.now(UTC) + timedelta(days=3)
+    async with ocpp_client(shared_live_server, cp, PASSWORD) as charger:
+        start = {"connectorId": 1, "idTag": tag, "meterStart": 0, "timestamp": ts(future)}
+        txn = (await charger.ok("StartTransaction", start))["transactionId"]
+        stop = {"transactionId": txn, "meterStop": 2000, "timestamp": ts(future + timedelta(minutes=30))}
+        await charger.ok("StopTransaction", stop)
+    [session] = sessions_of(shared_live_server, cp)
+    assert "clock_skew_clamped" in session["flags"]
+    assert datetime.fromisoformat(session["end_date_time"]) <= datetime.now(UTC)
+    assert session["kwh"] == "2"
+
+
+async def test_a_session_without_tariff_keeps_an_unpriced_cdr(shared_live_server: LiveServer, ocpp_client: Any) -> None:
+    cp, tag = setup(shared_live_server, tariff=None)
+    t0 = an_hour_ago()
+    async with ocpp_client(shared_live_server, cp, PASSWORD) as charger:
+        start = {"connectorId": 1, "idTag": tag, "meterStart": 0, "timestamp": ts(t0)}
+        txn = (await charger.ok("StartTransaction", start))["transactionId"]
+        await charger.ok(
+            "StopTransaction", {"transactionId": txn, "meterStop": 3000, "timestamp": ts(t0 + timedelta(minutes=9))}
+        )
+    [session] = sessions_of(shared_live_server, cp)
+    cdr = shared_live_server.api.get(f"/api/v1/cdrs/{session['cdr_id']}").json()
+    assert cdr["total_cost"] is None
+    assert cdr["voltbill_pricing_error"]["code"] == "tariff_missing"
+    assert cdr["total_energy"] == "3"
+    assert "unpriced" in session["flags"]
+
+
+async def test_a_session_whose_charger_vanished_is_closed_by_timeout(start_live_server: Any, ocpp_client: Any) -> None:
+    server = start_live_server(session_timeout_s=1)
+    cp, tag = setup(server)
+    t0 = an_hour_ago()
+    async with ocpp_client(server, cp, PASSWORD) as charger:
+        start = {"connectorId": 1, "idTag": tag, "meterStart": 100, "timestamp": ts(t0)}
+        txn = (await charger.ok("StartTransaction", start))["transactionId"]
+        meter = {"connectorId": 1, "transactionId": txn, "meterValue": [energy(t0 + timedelta(minutes=3), 4100)]}
+        await charger.ok("MeterValues", meter)
+    for _ in range(100):
+        [session] = sessions_of(server, cp)
+        if session["status"] == "completed":
+            break
+        await asyncio.sleep(0.1)
+    assert session["status"] == "completed"
+    assert "closed_by_timeout" in session["flags"]
+    assert session["kwh"] == "4"
+    assert session["end_date_time"].startswith((t0 + timedelta(minutes=3)).isoformat()[:19])
+    cdr = server.api.get(f"/api/v1/cdrs/{session['cdr_id']}").json()
+    assert cdr["total_cost"]["excl_vat"] == "1.0000"
