@@ -65,7 +65,13 @@ def test_a_wall_clock_boundary_is_cut_at_its_utc_instant_on_both_sides_of_midnig
     cuts = _boundaries("07:00").wall_clock_cuts(
         datetime(2025, 6, 1, 12, tzinfo=UTC), datetime(2025, 6, 3, 12, tzinfo=UTC), AMSTERDAM
     )
-    assert cuts == [datetime(2025, 6, 2, 5, tzinfo=UTC), datetime(2025, 6, 3, 5, tzinfo=UTC)]
+    # 07:00 CEST is 05:00Z; local midnight (22:00Z) is a cut too, as it ends a one-sided window.
+    assert cuts == [
+        datetime(2025, 6, 1, 22, tzinfo=UTC),
+        datetime(2025, 6, 2, 5, tzinfo=UTC),
+        datetime(2025, 6, 2, 22, tzinfo=UTC),
+        datetime(2025, 6, 3, 5, tzinfo=UTC),
+    ]
 
 
 def test_on_the_spring_forward_sunday_a_boundary_in_the_skipped_hour_takes_effect_at_the_jump() -> None:

@@ -13,7 +13,7 @@ Amounts keep full precision; only ``report`` rounds them, through ``domain.round
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from decimal import ROUND_CEILING, Decimal
 from typing import Any, Literal
@@ -21,7 +21,7 @@ from zoneinfo import ZoneInfo
 
 from voltbill.domain.price import Price
 from voltbill.domain.pricing.periods import ChargingPeriod, SessionToPrice
-from voltbill.domain.pricing.restrictions import Boundaries, Moment, holds
+from voltbill.domain.pricing.restrictions import Boundaries, Check, Moment, compile_restrictions
 from voltbill.domain.tariffs import PriceComponent, Tariff, TariffRestrictions
 
 __all__ = ["PricedLine", "PricedSession", "SessionToPrice", "price_session"]
@@ -36,6 +36,7 @@ _MICROSECOND = timedelta(microseconds=1)
 _STEP_TOLERANCE = Decimal("1e-9")
 
 Mode = Literal["session", "reservation", "expired"]
+_NO_RESTRICTIONS = TariffRestrictions()
 Category = Literal["ENERGY", "FLAT", "TIME", "PARKING_TIME", "RESERVATION_TIME", "RESERVATION_FLAT"]
 
 
@@ -74,50 +75,55 @@ class PricedSession:
     limit_adjustment: Price | None = None
 
 
+Candidates = tuple[tuple[Check | None, PriceComponent], ...]
+
+
 @dataclass(frozen=True, slots=True)
 class _Plan:
-    """A tariff compiled for pricing: per (dimension, mode) the candidate components in tariff order."""
+    """A tariff compiled for pricing: per mode and dimension, the candidate components in tariff order, each with
+    its compiled restrictions (``None``: always applies)."""
 
     tariff: Tariff
-    candidates: dict[tuple[str, Mode], tuple[tuple[TariffRestrictions | None, PriceComponent], ...]]
+    candidates: dict[Mode, dict[str, Candidates]]
     boundaries: Boundaries
     has_vat: bool
-    dimensions: frozenset[str]
 
     @classmethod
     def of(cls, tariff: Tariff) -> _Plan:
-        found: dict[tuple[str, Mode], list[tuple[TariffRestrictions | None, PriceComponent]]] = {}
-        expires: dict[str, list[tuple[TariffRestrictions | None, PriceComponent]]] = {}
+        found: dict[Mode, dict[str, list[tuple[Check | None, PriceComponent]]]] = {
+            "session": {},
+            "reservation": {},
+            "expired": {},
+        }
+        expires: dict[str, list[tuple[Check | None, PriceComponent]]] = {}
         for element in tariff.elements:
             r = element.restrictions
+            unrestricted = r is None or replace(r, reservation=None) == _NO_RESTRICTIONS
+            check = None if unrestricted or r is None else compile_restrictions(r)
             reservation = r.reservation if r is not None else None
             seen: set[str] = set()
             for component in element.price_components:
                 if component.type in seen:
                     continue
                 seen.add(component.type)
-                entry = (r, component)
                 if reservation is None:
-                    found.setdefault((component.type, "session"), []).append(entry)
+                    found["session"].setdefault(component.type, []).append((check, component))
                 elif reservation == "RESERVATION":
-                    found.setdefault((component.type, "reservation"), []).append(entry)
+                    found["reservation"].setdefault(component.type, []).append((check, component))
                 else:
-                    expires.setdefault(component.type, []).append(entry)
+                    expires.setdefault(component.type, []).append((check, component))
         # mod_tariffs, ReservationRestrictionType: an expired reservation is priced by RESERVATION_EXPIRES elements
         # first, then by RESERVATION elements.
-        for kind in {*expires, *(k for k, m in found if m == "reservation")}:
-            found[(kind, "expired")] = expires.get(kind, []) + found.get((kind, "reservation"), [])
-        return cls(
-            tariff,
-            {key: tuple(value) for key, value in found.items()},
-            Boundaries.of(tariff),
-            tariff.has_vat(),
-            frozenset(c.type for e in tariff.elements for c in e.price_components),
-        )
+        for kind in {*expires, *found["reservation"]}:
+            found["expired"][kind] = expires.get(kind, []) + found["reservation"].get(kind, [])
+        candidates = {
+            mode: {kind: tuple(entries) for kind, entries in by_kind.items()} for mode, by_kind in found.items()
+        }
+        return cls(tariff, candidates, Boundaries.of(tariff), tariff.has_vat())
 
     def component(self, kind: str, mode: Mode, at: Moment) -> PriceComponent | None:
-        for restrictions, component in self.candidates.get((kind, mode), ()):
-            if restrictions is None or holds(restrictions, at):
+        for check, component in self.candidates[mode].get(kind, ()):
+            if check is None or check(at):
                 return component
         return None
 
@@ -339,7 +345,7 @@ def _settle(plan: _Plan, ledger: _Ledger, totals: list[Decimal], wall_hours: Dec
         lines_total = Price(lines_total.excl_vat, sum((v for v in incl.values() if v is not None), _ZERO))
     total = _limit(plan.tariff, lines_total)
     reported_time = charging + parking
-    has_reservation = any(mode != "session" for _, mode in plan.candidates)
+    has_reservation = bool(plan.candidates["reservation"] or plan.candidates["expired"])
     return PricedSession(
         currency=plan.tariff.currency,
         total_cost=total,

@@ -6,6 +6,7 @@ started, kWh delivered before that moment, and the current/power reported for th
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
@@ -15,6 +16,7 @@ from zoneinfo import ZoneInfo
 from voltbill.domain.tariffs import DAYS_OF_WEEK, Tariff, TariffRestrictions
 
 _MIDNIGHT = time(0, 0)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 class Moment(NamedTuple):
@@ -30,33 +32,57 @@ class Moment(NamedTuple):
     max_power: Decimal | None = None
 
 
+Check = Callable[[Moment], bool]
+
+
 def holds(r: TariffRestrictions, at: Moment) -> bool:
     """Whether every restriction set in ``r`` holds at ``at`` (the ``reservation`` field is the pricer's)."""
-    timed = r.start_time is not None or r.end_time is not None
-    if timed and not _in_time_window(r.start_time, r.end_time, at.local.time()):
-        return False
-    if r.start_date is not None or r.end_date is not None:
-        day = at.local.date()
-        if (r.start_date is not None and day < r.start_date) or (r.end_date is not None and day >= r.end_date):
-            return False
-    if r.day_of_week and DAYS_OF_WEEK[at.local.weekday()] not in r.day_of_week:
-        return False
-    if r.min_kwh is not None and at.energy_kwh < r.min_kwh:
-        return False
-    if r.max_kwh is not None and at.energy_kwh >= r.max_kwh:
-        return False
-    if r.min_duration is not None and at.elapsed_s < r.min_duration:
-        return False
-    if r.max_duration is not None and at.elapsed_s >= r.max_duration:
-        return False
+    return compile_restrictions(r)(at)
+
+
+def compile_restrictions(r: TariffRestrictions) -> Check:
+    """One function that checks only the restrictions ``r`` sets (the pricer calls it for every piece)."""
+    checks: list[Check] = []
+    if r.start_time is not None or r.end_time is not None:
+        start, end = r.start_time, r.end_time
+        checks.append(lambda at: _in_time_window(start, end, at.local.time()))
+    if r.start_date is not None:
+        first = r.start_date
+        checks.append(lambda at: at.local.date() >= first)
+    if r.end_date is not None:
+        after = r.end_date
+        checks.append(lambda at: at.local.date() < after)
+    if r.day_of_week:
+        weekdays = frozenset(DAYS_OF_WEEK.index(day) for day in r.day_of_week)
+        checks.append(lambda at: at.local.weekday() in weekdays)
+    if r.min_kwh is not None:
+        min_kwh = r.min_kwh
+        checks.append(lambda at: at.energy_kwh >= min_kwh)
+    if r.max_kwh is not None:
+        max_kwh = r.max_kwh
+        checks.append(lambda at: at.energy_kwh < max_kwh)
+    if r.min_duration is not None:
+        min_duration = r.min_duration
+        checks.append(lambda at: at.elapsed_s >= min_duration)
+    if r.max_duration is not None:
+        max_duration = r.max_duration
+        checks.append(lambda at: at.elapsed_s < max_duration)
     # A current/power restriction cannot hold for a period that reports neither its minimum nor its maximum.
-    if r.min_current is not None and not _at_least(at.min_current, at.max_current, r.min_current):
-        return False
-    if r.max_current is not None and not _below(at.max_current, at.min_current, r.max_current):
-        return False
-    if r.min_power is not None and not _at_least(at.min_power, at.max_power, r.min_power):
-        return False
-    return r.max_power is None or _below(at.max_power, at.min_power, r.max_power)
+    if r.min_current is not None:
+        min_current = r.min_current
+        checks.append(lambda at: _at_least(at.min_current, at.max_current, min_current))
+    if r.max_current is not None:
+        max_current = r.max_current
+        checks.append(lambda at: _below(at.max_current, at.min_current, max_current))
+    if r.min_power is not None:
+        min_power = r.min_power
+        checks.append(lambda at: _at_least(at.min_power, at.max_power, min_power))
+    if r.max_power is not None:
+        max_power = r.max_power
+        checks.append(lambda at: _below(at.max_power, at.min_power, max_power))
+    if len(checks) == 1:
+        return checks[0]
+    return lambda at: all(check(at) for check in checks)
 
 
 def _in_time_window(start: time | None, end: time | None, now: time) -> bool:
@@ -96,6 +122,9 @@ class Boundaries:
     _cache: dict[tuple[date, ZoneInfo], tuple[datetime, ...]] = field(
         default_factory=dict, compare=False, hash=False, repr=False
     )
+    _utc_cache: dict[tuple[int, ZoneInfo], tuple[datetime, ...]] = field(
+        default_factory=dict, compare=False, hash=False, repr=False
+    )
 
     def __bool__(self) -> bool:
         return bool(self.times_of_day or self.durations_s or self.energies_kwh)
@@ -110,7 +139,8 @@ class Boundaries:
             if r is None:
                 continue
             times.update(t for t in (r.start_time, r.end_time) if t is not None)
-            if r.day_of_week or r.start_date is not None or r.end_date is not None:
+            # Midnight ends a day, a date and a one-sided time window (start_time alone holds until 00:00).
+            if times or r.day_of_week or r.start_date is not None or r.end_date is not None:
                 times.add(_MIDNIGHT)
             durations.update(d for d in (r.min_duration, r.max_duration) if d)
             energies.update(e for e in (r.min_kwh, r.max_kwh) if e)
@@ -124,13 +154,29 @@ class Boundaries:
         """
         if not self.times_of_day or end <= start:
             return []
-        day: date = start.astimezone(tz).date()
-        last = end.astimezone(tz).date()
         cuts: list[datetime] = []
-        while day <= last:
-            cuts.extend(moment for moment in self._day_cuts(day, tz) if start < moment < end)
-            day += timedelta(days=1)
+        for day in range((start - _EPOCH).days, (end - _EPOCH).days + 1):
+            cuts.extend(moment for moment in self._utc_day_cuts(day, tz) if start < moment < end)
         return cuts
+
+    def _utc_day_cuts(self, day: int, tz: ZoneInfo) -> tuple[datetime, ...]:
+        """The cuts inside UTC day number ``day`` (days since 1970-01-01), cached per zone."""
+        key = (day, tz)
+        cached = self._utc_cache.get(key)
+        if cached is None:
+            low = _EPOCH + timedelta(days=day)
+            high = low + timedelta(days=1)
+            local_day = low.astimezone(tz).date()
+            found = {
+                moment
+                for offset in (-1, 0, 1)
+                for moment in self._day_cuts(local_day + timedelta(days=offset), tz)
+                if low <= moment < high
+            }
+            if len(self._utc_cache) > 10_000:
+                self._utc_cache.clear()
+            cached = self._utc_cache[key] = tuple(sorted(found))
+        return cached
 
     def _day_cuts(self, day: date, tz: ZoneInfo) -> tuple[datetime, ...]:
         """The cuts of one local day, sorted; cached because every session of a station revisits the same days."""
