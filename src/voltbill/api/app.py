@@ -19,7 +19,7 @@ from voltbill.adapters.ocpp.server import install_ocpp
 from voltbill.adapters.store.db import Database
 from voltbill.adapters.store.migrate import migrate
 from voltbill.api import analytics as analytics_api
-from voltbill.api import cdrs, charge_points, commands, drivers, health, sessions, tariffs
+from voltbill.api import cdrs, charge_points, commands, drivers, health, pay_page, sessions, tariffs
 from voltbill.api import invoices as invoices_api
 from voltbill.api import payments as payments_api
 from voltbill.api.auth import install_web_auth
@@ -73,6 +73,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     app.include_router(cdrs.router)
     app.include_router(commands.router)
     app.include_router(payments_api.router)
+    app.include_router(pay_page.router)
     payments.subscribe(app.state)
     app.include_router(invoices_api.router)
     invoicing.subscribe(app.state)

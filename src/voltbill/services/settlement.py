@@ -141,8 +141,36 @@ def preauthorise_session(
                 return _hold(row)
         if row is not None:
             return _hold(row)
+    return _authorise(
+        ctx, payment_id_for("session_payment", session_id=session_id), driver_id, session_id, id_token, currency
+    )
+
+
+def preauthorise_token(ctx: PaymentsContext, driver_id: str, id_token: str, currency: str) -> Hold:
+    """Hold ``preauth_amount`` for a session not started yet (the pay page), bound to it by its id token."""
+    pid = payment_id_for("token_payment", id_token=id_token)
+    return _authorise(ctx, pid, driver_id, None, id_token, check_currency(currency))
+
+
+def release_hold(ctx: PaymentsContext, payment_id: str) -> str | None:
+    """Release a hold whose session never started (the charger refused or was offline): cancel it now."""
+    with ctx.db.uow() as uow:
+        row = uow.session.get(Payment, payment_id, with_for_update=True)
+        if row is None or row.status != "authorised" or row.session_id is not None:
+            return None
+        row.status, row.amount, row.next_attempt_at = "capture_pending", Decimal(0), ctx.clock.now()
+        uow.commit()
+    return process_payment(ctx, payment_id)
+
+
+def _authorise(
+    ctx: PaymentsContext, pid: str, driver_id: str, session_id: str | None, id_token: str | None, currency: str
+) -> Hold:
+    with ctx.db.uow() as uow:
+        existing = uow.session.get(Payment, pid)
+        if existing is not None:
+            return _hold(existing)
         card = card_on_file(uow, driver_id)
-    pid = payment_id_for("session_payment", session_id=session_id)
     amount = Money(ctx.config.preauth_amount, currency)
     status, ref, error = "authorised", None, None
     if card is None:
