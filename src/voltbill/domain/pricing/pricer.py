@@ -191,27 +191,38 @@ def price_session(tariff: Tariff, session: SessionToPrice, tz: ZoneInfo) -> Pric
         period_start = period.start_date_time
         end = periods[i + 1].start_date_time if i + 1 < count else session.end_date_time
         energy, charging, parking, reserved, reservation, *caps = values[i]
-        volumes = [energy, charging, parking, reserved]
-        totals = [a + b for a, b in zip(totals, volumes, strict=True)]
+        totals = [totals[0] + energy, totals[1] + charging, totals[2] + parking, totals[3] + reserved]
         if not reservation:
             wall += end - period_start
         mode: Mode = ("expired" if expired else "reservation") if reservation else "session"
         cuts = _cuts(plan, start, period_start, end, energy_before, energy, tz)
-        remaining = volumes
-        for index, (low, instant, energy_at) in enumerate(cuts):
-            last = index + 1 == len(cuts)
-            piece = remaining if last else [v * (cuts[index + 1][0] - low) for v in volumes]
-            if not last:
-                remaining = [r - p for r, p in zip(remaining, piece, strict=True)]
-            # Local time and elapsed seconds are only worked out when a restriction reads them.
-            local = instant.astimezone(tz).replace(tzinfo=None) if timed else instant
-            elapsed = Decimal((instant - start) // _MICROSECOND) / _MILLION if counted else _ZERO
-            moment = Moment(local, elapsed, energy_at, *caps)
-            _price_piece(plan, ledger, mode, moment, piece, flat_due)
+        if len(cuts) == 1:
+            moment = _moment(period_start, start, energy_before, caps, tz if timed else None, counted)
+            _price_piece(plan, ledger, mode, moment, energy, charging, parking, reserved, flat_due)
+        else:
+            remaining = [energy, charging, parking, reserved]
+            for index, (low, instant, energy_at) in enumerate(cuts):
+                last = index + 1 == len(cuts)
+                share = cuts[index + 1][0] - low if not last else _ONE
+                piece = remaining if last else [energy * share, charging * share, parking * share, reserved * share]
+                if not last:
+                    remaining = [r - p for r, p in zip(remaining, piece, strict=True)]
+                moment = _moment(instant, start, energy_at, caps, tz if timed else None, counted)
+                _price_piece(plan, ledger, mode, moment, piece[0], piece[1], piece[2], piece[3], flat_due)
         energy_before += energy
     if not periods:
-        _price_piece(plan, ledger, "session", Moment(start.astimezone(tz), _ZERO, _ZERO), totals, flat_due)
+        moment = Moment(start.astimezone(tz), _ZERO, _ZERO)
+        _price_piece(plan, ledger, "session", moment, _ZERO, _ZERO, _ZERO, _ZERO, flat_due)
     return _settle(plan, ledger, totals, Decimal(wall // _MICROSECOND) / _HOUR_US)
+
+
+def _moment(
+    instant: datetime, start: datetime, energy: Decimal, caps: list[Any], tz: ZoneInfo | None, counted: bool
+) -> Moment:
+    # Local time and elapsed seconds are only worked out when a restriction reads them.
+    local = instant.astimezone(tz) if tz is not None else instant
+    elapsed = Decimal((instant - start) // _MICROSECOND) / _MILLION if counted else _ZERO
+    return Moment(local, elapsed, energy, *caps)
 
 
 def _read(period: ChargingPeriod) -> tuple[Any, ...]:
@@ -290,9 +301,16 @@ def _cuts(
 
 
 def _price_piece(
-    plan: _Plan, ledger: _Ledger, mode: Mode, moment: Moment, volumes: list[Decimal], flat_due: dict[str, bool]
+    plan: _Plan,
+    ledger: _Ledger,
+    mode: Mode,
+    moment: Moment,
+    energy: Decimal,
+    charging: Decimal,
+    parking: Decimal,
+    reserved: Decimal,
+    flat_due: dict[str, bool],
 ) -> None:
-    energy, charging, parking, reserved = volumes
     if mode == "session":
         if energy:
             ledger.add("ENERGY", plan.component("ENERGY", mode, moment), energy)

@@ -20,8 +20,9 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 class Moment(NamedTuple):
-    """``local`` (naive station-local wall time), ``elapsed_s`` (seconds since session start), ``energy_kwh``
-    (delivered before this moment), ``min/max_current`` (A) and ``min/max_power`` (kW) of the period, if known."""
+    """A moment of the session: ``local`` (station-local wall time; only its wall-clock fields are read),
+    ``elapsed_s`` (seconds since session start), ``energy_kwh`` (delivered before this moment),
+    ``min/max_current`` (A) and ``min/max_power`` (kW) of the period, if known."""
 
     local: datetime
     elapsed_s: Decimal
@@ -82,6 +83,9 @@ def compile_restrictions(r: TariffRestrictions) -> Check:
         checks.append(lambda at: _below(at.max_power, at.min_power, max_power))
     if len(checks) == 1:
         return checks[0]
+    if len(checks) == 2:
+        first_check, second_check = checks
+        return lambda at: first_check(at) and second_check(at)
     return lambda at: all(check(at) for check in checks)
 
 
