@@ -493,7 +493,7 @@ def _close(
     row.status = "completed"
     row.end_date_time = ended_at
     row.meter_stop_wh = stop
-    row.kwh = max(stop - start, Decimal(0)) / 1000
+    row.kwh = (max(stop - start, Decimal(0)) / 1000).normalize()
     row.stop_reason = reason
     row.last_seen_at = now
 

@@ -118,10 +118,11 @@ class ChargePoint201(ServerChargePoint, ChargePoint):
             seq_no=seq_no,
         )
         stopped = await self.db(charging.stop_session, stop)
-        if stopped.session_id is None:  # Started never arrived (lost while offline): open and close it now
-            evse = kw.get("evse") or {}
+        if stopped.session_id is None:  # Started never arrived (lost while offline): open and close it now,
+            evse = kw.get("evse") or {}  # from its first reading (Transaction.Begin) if the event carries one
+            began = min((s.timestamp for s in samples), default=at)
             await self.db(
-                charging.start_session, self._start(transaction_id, at, evse, uid, uid_type, state, seq_no, samples)
+                charging.start_session, self._start(transaction_id, began, evse, uid, uid_type, state, seq_no, samples)
             )
             stopped = await self.db(charging.stop_session, stop)
         self.costs.forget(transaction_id)
