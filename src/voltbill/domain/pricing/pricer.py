@@ -87,6 +87,8 @@ class _Plan:
     candidates: dict[Mode, dict[str, Candidates]]
     boundaries: Boundaries
     has_vat: bool
+    merge_lines: bool  # components that differ only in step_size still make one line
+    has_boundaries: bool
 
     @classmethod
     def of(cls, tariff: Tariff) -> _Plan:
@@ -96,16 +98,19 @@ class _Plan:
             "expired": {},
         }
         expires: dict[str, list[tuple[Check | None, PriceComponent]]] = {}
+        canonical: dict[PriceComponent, PriceComponent] = {}
         for element in tariff.elements:
             r = element.restrictions
             unrestricted = r is None or replace(r, reservation=None) == _NO_RESTRICTIONS
             check = None if unrestricted or r is None else compile_restrictions(r)
             reservation = r.reservation if r is not None else None
             seen: set[str] = set()
-            for component in element.price_components:
-                if component.type in seen:
+            for listed in element.price_components:
+                if listed.type in seen:
                     continue
-                seen.add(component.type)
+                seen.add(listed.type)
+                # Equal components of different elements share one ledger entry (and one invoice line).
+                component = canonical.setdefault(listed, listed)
                 if reservation is None:
                     found["session"].setdefault(component.type, []).append((check, component))
                 elif reservation == "RESERVATION":
@@ -119,7 +124,10 @@ class _Plan:
         candidates = {
             mode: {kind: tuple(entries) for kind, entries in by_kind.items()} for mode, by_kind in found.items()
         }
-        return cls(tariff, candidates, Boundaries.of(tariff), tariff.has_vat())
+        distinct = {(c.type, c.price, c.vat) for c in canonical}
+        boundaries = Boundaries.of(tariff)
+        merge = len(distinct) < len(canonical)
+        return cls(tariff, candidates, boundaries, tariff.has_vat(), merge, bool(boundaries))
 
     def component(self, kind: str, mode: Mode, at: Moment) -> PriceComponent | None:
         for check, component in self.candidates[mode].get(kind, ()):
@@ -271,20 +279,22 @@ def _cuts(
     itself and not a value a rounding error away from it.
     """
     bounds = plan.boundaries
-    if not bounds:
+    if not plan.has_boundaries:
         return [(_ZERO, start, energy_before)]
     duration_us = (end - start) // _MICROSECOND
     found: dict[Decimal, tuple[datetime | None, Decimal | None]] = {}
     if duration_us > 0:
         instants = bounds.wall_clock_cuts(start, end, tz)
-        since_start = (start - session_start).total_seconds()
-        for seconds in bounds.durations_s:
-            if since_start < seconds < since_start + duration_us / 1_000_000:
-                instants.append(session_start + timedelta(seconds=seconds))
-        whole = Decimal(duration_us)
-        for instant in instants:
-            found[Decimal((instant - start) // _MICROSECOND) / whole] = (instant, None)
-    if energy > 0:
+        if bounds.durations_s:
+            since_start = (start - session_start).total_seconds()
+            for seconds in bounds.durations_s:
+                if since_start < seconds < since_start + duration_us / 1_000_000:
+                    instants.append(session_start + timedelta(seconds=seconds))
+        if instants:
+            whole = Decimal(duration_us)
+            for instant in instants:
+                found[Decimal((instant - start) // _MICROSECOND) / whole] = (instant, None)
+    if energy > 0 and bounds.energies_kwh:
         for kwh in bounds.energies_kwh:
             if energy_before < kwh < energy_before + energy:
                 fraction = (kwh - energy_before) / energy
@@ -341,23 +351,34 @@ def _settle(plan: _Plan, ledger: _Ledger, totals: list[Decimal], wall_hours: Dec
         ledger.round_up("TIME", charging, _HOUR_S)
     ledger.round_up("PARKING_TIME", parking, _HOUR_S)
     ledger.round_up("RESERVATION_TIME", reserved, _HOUR_S)
-    merged: dict[tuple[Category, Decimal, Decimal | None], Decimal] = {}
-    for (category, _), (component, volume) in ledger.volumes.items():
-        key = (category, component.price, component.vat)
-        merged[key] = merged.get(key, _ZERO) + volume
-    lines = tuple(_line(category, price, vat, volume) for (category, price, vat), volume in merged.items())
+    entries = [(category, c.price, c.vat, volume) for (category, _), (c, volume) in ledger.volumes.items()]
+    if plan.merge_lines:
+        merged: dict[tuple[Category, Decimal, Decimal | None], Decimal] = {}
+        for category, price, vat, volume in entries:
+            merged[(category, price, vat)] = merged.get((category, price, vat), _ZERO) + volume
+        entries = [(category, price, vat, volume) for (category, price, vat), volume in merged.items()]
     # Sums per category; incl. VAT is unknown if the tariff states no VAT, or a billed line has no VAT rate.
     excl = dict.fromkeys(_CATEGORIES, _ZERO)
     incl: dict[Category, Decimal | None] = dict.fromkeys(_CATEGORIES, _ZERO if plan.has_vat else None)
-    for (category, _, _), line in zip(merged, lines, strict=True):
-        excl[category] += line.cost.excl_vat
+    lines = []
+    for category, price, vat, volume in entries:
+        line_excl = price * volume
+        line_incl = None if vat is None else line_excl * (_HUNDRED + vat).scaleb(-2)
+        cost = Price(line_excl, line_incl)
+        lines.append(PricedLine(_DIMENSION_OF[category], volume, price, vat, cost, category in _RESERVATION))
+        excl[category] += line_excl
         so_far = incl[category]
         if so_far is not None:
-            if line.cost.incl_vat is not None:
-                incl[category] = so_far + line.cost.incl_vat
-            elif line.cost.excl_vat:
+            if line_incl is not None:
+                incl[category] = so_far + line_incl
+            elif line_excl:
                 incl[category] = None
-    sums = {category: Price(excl[category], incl[category]) for category in _CATEGORIES}
+
+    def cost_of(*categories: Category) -> Price:
+        known = [incl[c] for c in categories]
+        total_incl = None if None in known else sum((v for v in known if v is not None), _ZERO)
+        return Price(sum((excl[c] for c in categories), _ZERO), total_incl)
+
     lines_total = Price(sum(excl.values(), _ZERO), None)
     if all(value is not None for value in incl.values()):
         lines_total = Price(lines_total.excl_vat, sum((v for v in incl.values() if v is not None), _ZERO))
@@ -367,25 +388,17 @@ def _settle(plan: _Plan, ledger: _Ledger, totals: list[Decimal], wall_hours: Dec
     return PricedSession(
         currency=plan.tariff.currency,
         total_cost=total,
-        total_fixed_cost=sums["FLAT"],
+        total_fixed_cost=cost_of("FLAT"),
         total_energy=energy,
-        total_energy_cost=sums["ENERGY"],
+        total_energy_cost=cost_of("ENERGY"),
         total_time=reported_time if reported_time else wall_hours,
-        total_time_cost=sums["TIME"],
+        total_time_cost=cost_of("TIME"),
         total_parking_time=parking,
-        total_parking_cost=sums["PARKING_TIME"],
-        total_reservation_cost=sums["RESERVATION_TIME"] + sums["RESERVATION_FLAT"] if has_reservation else None,
-        lines=lines,
+        total_parking_cost=cost_of("PARKING_TIME"),
+        total_reservation_cost=cost_of("RESERVATION_TIME", "RESERVATION_FLAT") if has_reservation else None,
+        lines=tuple(lines),
         limit_adjustment=None if total == lines_total else _difference(total, lines_total),
     )
-
-
-def _line(category: Category, price: Decimal, vat: Decimal | None, volume: Decimal) -> PricedLine:
-    excl = price * volume
-    incl = None if vat is None else excl * (_HUNDRED + vat).scaleb(-2)
-    reservation = category.startswith("RESERVATION")
-    dimension = _DIMENSION_OF[category]
-    return PricedLine(dimension, volume, price, vat, Price(excl, incl), reservation)
 
 
 _DIMENSION_OF: dict[Category, Literal["ENERGY", "FLAT", "TIME", "PARKING_TIME"]] = {
@@ -396,12 +409,15 @@ _DIMENSION_OF: dict[Category, Literal["ENERGY", "FLAT", "TIME", "PARKING_TIME"]]
     "RESERVATION_TIME": "TIME",
     "RESERVATION_FLAT": "FLAT",
 }
+_RESERVATION = frozenset({"RESERVATION_TIME", "RESERVATION_FLAT"})
 
 
 def _limit(tariff: Tariff, total: Price) -> Price:
     # mod_tariffs, Tariff object notes on min_price/max_price: the bounds hold excl. and incl. VAT separately.
-    excl, incl = total.excl_vat, total.incl_vat
     low, high = tariff.min_price, tariff.max_price
+    if low is None and high is None:
+        return total
+    excl, incl = total.excl_vat, total.incl_vat
     if low is not None:
         excl, incl = _bound(
             excl, incl, low, low.excl_vat > excl, low.incl_vat is not None and incl is not None and low.incl_vat > incl

@@ -158,8 +158,11 @@ class Boundaries:
         """
         if not self.times_of_day or end <= start:
             return []
+        first, last = (start - _EPOCH).days, (end - _EPOCH).days
+        if first == last:
+            return [moment for moment in self._utc_day_cuts(first, tz) if start < moment < end]
         cuts: list[datetime] = []
-        for day in range((start - _EPOCH).days, (end - _EPOCH).days + 1):
+        for day in range(first, last + 1):
             cuts.extend(moment for moment in self._utc_day_cuts(day, tz) if start < moment < end)
         return cuts
 
