@@ -149,11 +149,14 @@ def _plan_for(tariff: Tariff) -> _Plan:
 
 
 class _Ledger:
-    """Volumes per (category, component) and, per dimension, the total volume and the last component used."""
+    """Volumes per (category, component) and, per dimension, the last component used and when."""
+
+    __slots__ = ("components", "last", "last_order", "order", "volumes")
 
     def __init__(self) -> None:
         # Keyed by the component's identity: hashing a frozen dataclass field by field is slow on the hot path.
-        self.volumes: dict[tuple[Category, int], tuple[PriceComponent, Decimal]] = {}
+        self.volumes: dict[tuple[Category, int], Decimal] = {}
+        self.components: dict[tuple[Category, int], PriceComponent] = {}
         self.last: dict[Category, PriceComponent] = {}
         self.last_order: dict[Category, int] = {}
         self.order = 0
@@ -163,8 +166,12 @@ class _Ledger:
         if component is None:
             return
         key = (category, id(component))
-        entry = self.volumes.get(key)
-        self.volumes[key] = (component, volume if entry is None else entry[1] + volume)
+        volumes = self.volumes
+        if key in volumes:
+            volumes[key] += volume
+        else:
+            volumes[key] = volume
+            self.components[key] = component
         if volume:
             self.last[category] = component
             self.last_order[category] = self.order
@@ -351,7 +358,8 @@ def _settle(plan: _Plan, ledger: _Ledger, totals: list[Decimal], wall_hours: Dec
         ledger.round_up("TIME", charging, _HOUR_S)
     ledger.round_up("PARKING_TIME", parking, _HOUR_S)
     ledger.round_up("RESERVATION_TIME", reserved, _HOUR_S)
-    entries = [(category, c.price, c.vat, volume) for (category, _), (c, volume) in ledger.volumes.items()]
+    components = ledger.components
+    entries = [(key[0], components[key].price, components[key].vat, volume) for key, volume in ledger.volumes.items()]
     if plan.merge_lines:
         merged: dict[tuple[Category, Decimal, Decimal | None], Decimal] = {}
         for category, price, vat, volume in entries:
