@@ -21,11 +21,12 @@ from voltbill.adapters.store.ledger_store import post_transfer, trial_balance_ro
 from voltbill.adapters.store.tables.ledger import Payment, PaymentCard, PaymentRefund, WebhookEvent
 from voltbill.adapters.store.tables.registry import Driver
 from voltbill.adapters.store.tables.sessions import CdrRow
-from voltbill.domain.errors import Conflict, InvalidInput, NotFound
+from voltbill.domain.errors import Conflict, InvalidInput, NotFound, VoltbillError
 from voltbill.domain.idempotency import idempotency_key
 from voltbill.domain.ledger import trial_balance
 from voltbill.domain.money import Money
 from voltbill.domain.settlement import refund
+from voltbill.services import registry
 from voltbill.services.payment_context import PaymentsContext, PaymentSettings, make_gateway
 from voltbill.services.settlement import (
     mark_collected,
@@ -309,15 +310,28 @@ def ocpp_command(cp_id: str, command: str, params: dict[str, Any]) -> None:
 ctx_tasks: set[asyncio.Task[None]] = set()  # keeps fire-and-forget command tasks alive until done
 
 
+def _tariff_currency(ctx: PaymentsContext, uow: UnitOfWork, charge_point_id: str) -> str | None:
+    """The currency of the charger's tariff now (the hold's currency), or None to use the default."""
+    charge_point = registry.get_charge_point(uow, charge_point_id)
+    if charge_point is None or charge_point.tariff_id is None:
+        return None
+    try:
+        return str(registry.tariff_at(uow, charge_point.tariff_id, ctx.clock.now()).currency)
+    except VoltbillError:
+        return None
+
+
 def on_session_started(ctx: PaymentsContext, event: Mapping[str, Any]) -> None:
     """Pre-authorise card drivers; a declined hold stops the session."""
     with ctx.db.uow() as uow:
         method = _payment_method(uow, event.get("driver_id"))
+        currency = _tariff_currency(ctx, uow, str(event.get("charge_point_id")))
     if method != "card":
         return
 
     def hold() -> None:
-        result = preauthorise_session(ctx, str(event["session_id"]), str(event["driver_id"]), event.get("id_token"))
+        session_id, driver_id = str(event["session_id"]), str(event["driver_id"])
+        result = preauthorise_session(ctx, session_id, driver_id, event.get("id_token"), currency)
         if result.status == "declined":
             _stop_session(ctx, event, f"card pre-authorisation declined: {result.error}")
 
