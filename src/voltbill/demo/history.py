@@ -68,7 +68,11 @@ def replay(
     """Run ``plan`` (ordered by start) through the charging use cases; ``clock`` is moved to each event."""
     stats = ReplayStats()
     registers = Registers()
+    booted: set[str] = set()
     for session in plan:
+        if session.charger.id not in booted:
+            booted.add(session.charger.id)
+            _boot(db, ctx, clock, session)
         register_start = registers.take(session)
         if before_session is not None:
             before_session(session)
@@ -146,6 +150,26 @@ def _one(
         )
     if stopped.total_cost_excl_vat is not None:
         stats.priced += 1
+    with db.uow() as uow:  # the cable is unplugged: the connector is free again
+        charging.record_status(
+            uow,
+            ctx,
+            cp.id,
+            evse_id=session.connector,
+            connector_id=1 if v201 else session.connector,
+            status="Available",
+            timestamp=session.end,
+        )
+
+
+def _boot(db: Database, ctx: charging.ChargingContext, clock: FixedClock, first: PlannedSession) -> None:
+    """The charger's BootNotification, just before its first session of the history."""
+    cp = first.charger
+    clock.at = first.start
+    with db.uow() as uow:
+        charging.record_boot(
+            uow, ctx, cp.id, vendor=cp.vendor, model=cp.model, firmware_version="1.4.2", protocol=cp.protocol
+        )
 
 
 def last_moment(plan: list[PlannedSession]) -> datetime | None:

@@ -284,3 +284,9 @@ def location_names(uow: UnitOfWork, operator_id: str) -> dict[str, str]:
         select(Location.id, Location.name, Location.address).where(Location.operator_id == operator_id)
     ).all()
     return {loc_id: name or address for loc_id, name, address in rows}
+
+
+def operator_name(uow: UnitOfWork, operator_id: str) -> str:
+    """The operator's display name (its id when it has none)."""
+    operator = uow.session.get(Operator, operator_id)
+    return operator.name if operator is not None else operator_id

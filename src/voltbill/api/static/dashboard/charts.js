@@ -6,7 +6,6 @@
 
   var palette = ["#0b5cad", "#d9480f", "#2b8a3e", "#7048e8", "#c2255c", "#0c8599", "#5c940d"];
 
-
   function cartesian(spec, type) {
     return {
       color: palette,
@@ -58,14 +57,14 @@
       tooltip: {
         formatter: function (p) { return p.data.name + ": " + p.data.value[2] + (spec.unit ? " " + spec.unit : ""); }
       },
-      grid: { left: 64, right: 24, top: 16, bottom: 40 },
-      xAxis: { type: "value", name: "longitude", scale: true },
-      yAxis: { type: "value", name: "latitude", scale: true },
+      grid: { left: 72, right: 48, top: 40, bottom: 48 },
+      xAxis: { type: "value", name: "longitude", nameLocation: "middle", nameGap: 28, scale: true },
+      yAxis: { type: "value", name: "latitude", nameLocation: "middle", nameGap: 48, scale: true },
       series: [{
         type: "scatter",
         data: spec.points.map(function (p) { return { name: p.name, value: [p.lon, p.lat, p.value] }; }),
         symbolSize: function (v) { return 10 + 40 * (max ? Number(v[2]) / max : 0); },
-        label: { show: true, position: "right", formatter: function (p) { return p.data.name; } }
+        label: { show: true, position: "top", formatter: function (p) { return p.data.name; } }
       }]
     };
   }

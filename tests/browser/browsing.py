@@ -1,0 +1,71 @@
+"""Helpers of the browser tests: the seeded server record and a browser tab that watches for errors."""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+from dataclasses import dataclass
+from pathlib import Path
+
+from playwright.sync_api import ConsoleMessage, Page, Response
+
+from voltbill.config import Settings
+from voltbill.demo import catalog
+
+CHROMIUM = os.environ.get("VOLTBILL_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"
+
+API_KEY = "vb_browser_admin_key_0123456789"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass(frozen=True)
+class SeededServer:
+    """The demo operator (small) behind a real server at ``base_url``; ``settings`` point at its database."""
+
+    base_url: str
+    settings: Settings
+
+
+class Browsing:
+    """A browser tab that records console errors and uncaught exceptions, and screenshots each page."""
+
+    def __init__(self, page: Page, base_url: str) -> None:
+        self.page = page
+        self.base_url = base_url
+        self.errors: list[str] = []
+        page.on("console", self._console)
+        page.on("pageerror", lambda exc: self.errors.append(f"page error: {exc}"))
+
+    def _console(self, message: ConsoleMessage) -> None:
+        if message.type == "error":
+            self.errors.append(f"console error: {message.text}")
+
+    def open(self, path: str, *, status: int = 200) -> Response:
+        response = self.page.goto(self.base_url + path)
+        self.page.wait_for_load_state("networkidle")
+        assert response is not None, path
+        assert response.status == status, f"{path}: HTTP {response.status}"
+        return response
+
+    def screenshot(self, name: str) -> Path:
+        target = SCREENSHOTS / (re.sub(r"[^A-Za-z0-9_-]+", "_", name).strip("_") + ".png")
+        self.page.screenshot(path=str(target), full_page=True)
+        return target
+
+    def login(self, email: str, password: str = catalog.DEMO_PASSWORD) -> None:
+        self.page.goto(self.base_url + "/login")
+        self.page.get_by_label("E-mail").fill(email)
+        self.page.get_by_label("Password").fill(password)
+        self.page.get_by_role("button", name="Sign in").click()
+        self.page.wait_for_load_state("networkidle")
+
+    def assert_no_errors(self) -> None:
+        assert not self.errors, "\n".join(self.errors)
