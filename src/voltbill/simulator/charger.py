@@ -32,6 +32,7 @@ from voltbill.simulator.timing import SimClock
 
 VERSIONS: dict[str, type[OcppVersion]] = {"ocpp1.6": Ocpp16, "ocpp2.0.1": Ocpp201}
 MAX_BACKOFF_S = 15.0
+MAX_FAILED_SESSIONS = 3
 TRIGGERABLE = {"Heartbeat", "StatusNotification"}
 
 
@@ -279,14 +280,19 @@ class SimulatedCharger:
     # ---- sessions --------------------------------------------------------------------------------------------
 
     async def _session_loop(self) -> None:
-        done = 0
+        done = failed = 0
         pause = self.rng.uniform(0, self.config.gap_s)
         while not self._shutting_down and (self.config.sessions == 0 or done < self.config.sessions):
             plug_in = await self._wait_for_car(pause)
             if plug_in is None:
                 break
             if await self._charge(*plug_in):
-                done += 1
+                done, failed = done + 1, 0
+            else:
+                failed += 1
+                if failed >= MAX_FAILED_SESSIONS:  # refused again and again: report instead of looping forever
+                    self.stats.error("charger gave up after failed sessions")
+                    break
             pause = self.config.gap_s * self.rng.uniform(0.5, 1.5)
 
     async def _wait_for_car(self, pause_s: float) -> tuple[str, int | None, bool] | None:

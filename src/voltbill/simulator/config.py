@@ -9,6 +9,8 @@ from voltbill.domain.errors import InvalidInput
 
 PROTOCOLS = ("ocpp1.6", "ocpp2.0.1")
 KINDS = ("ac", "dc")
+# OCPP 1.6 IdToken is CiString20Type; OCPP 2.0.1 IdTokenType.idToken is identifierString[36]
+ID_TAG_MAX = {"ocpp1.6": 20, "ocpp2.0.1": 36}
 
 
 @dataclass(frozen=True)
@@ -83,3 +85,8 @@ class SimulationConfig:
                 raise InvalidInput(f"--protocol must be one of {', '.join(PROTOCOLS)} or mixed.")
             if spec.kind not in KINDS:
                 raise InvalidInput("--kind must be ac, dc or mixed.")
+            limit = ID_TAG_MAX[spec.protocol]
+            if len(spec.id_tag) > limit:
+                raise InvalidInput(
+                    f"--id-tag gives {spec.id_tag!r} ({len(spec.id_tag)} characters); {spec.protocol} allows {limit}."
+                )

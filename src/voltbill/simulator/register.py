@@ -79,5 +79,7 @@ async def register(
             )
             await put(f"/api/v1/drivers/{driver_id}/tokens/{spec.id_tag}", {"type": "RFID"})
 
-        await asyncio.gather(*(one(spec) for spec in specs))
+        if specs:  # the first one alone creates the shared location; concurrent first PUTs race on it
+            await one(specs[0])
+        await asyncio.gather(*(one(spec) for spec in specs[1:]))
     return len(specs)

@@ -59,7 +59,8 @@ def simulated_start(config: SimulationConfig, now: datetime | None = None) -> da
     span = config.gap_s + config.sessions * per_session if config.sessions else float("inf")
     if config.duration_s is not None:
         span = min(span, config.duration_s * config.speed)
-    span += config.ramp_s * config.speed
+    # margin: answer times and scheduling stretch the run on the wall clock, each real second by ``speed``
+    span = span * 1.1 + (config.ramp_s + 20) * config.speed
     return now - timedelta(seconds=span)
 
 

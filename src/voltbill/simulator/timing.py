@@ -16,10 +16,15 @@ class SimClock:
         self.speed = speed
         self._start = start or datetime.now(UTC)
         self._t0 = time.monotonic()
+        self._started_in_past = self._start < datetime.now(UTC) - timedelta(seconds=1)
 
     def now(self) -> datetime:
-        """Current simulated time (aware UTC)."""
-        return self._start + timedelta(seconds=(time.monotonic() - self._t0) * self.speed)
+        """Current simulated time (aware UTC); never ahead of the wall clock when the run started in the past,
+        since servers clamp timestamps from the future."""
+        simulated = self._start + timedelta(seconds=(time.monotonic() - self._t0) * self.speed)
+        if self._started_in_past:
+            return min(simulated, datetime.now(UTC))
+        return simulated
 
     def real(self, simulated_s: float) -> float:
         """Wall-clock seconds that ``simulated_s`` simulated seconds take."""
