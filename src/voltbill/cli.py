@@ -62,8 +62,11 @@ def run() -> None:  # pragma: no cover - console entry for `python -m voltbill`
     sys.exit(app())
 
 
-from voltbill.commands import server  # noqa: E402,F401
-from voltbill.commands import simulate  # noqa: E402,F401
-from voltbill.commands import price  # noqa: E402,F401
-from voltbill.commands import invoices  # noqa: E402,F401
-from voltbill.commands import analytics  # noqa: E402,F401
+from voltbill.commands import (  # noqa: E402
+    analytics,  # noqa: F401
+    demo,  # noqa: F401
+    invoices,  # noqa: F401
+    price,  # noqa: F401
+    server,  # noqa: F401
+    simulate,  # noqa: F401
+)
