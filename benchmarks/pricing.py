@@ -11,6 +11,7 @@ import argparse
 import cProfile
 import pstats
 import time
+import timeit
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo
@@ -89,9 +90,10 @@ def main() -> None:
         profiler.runcall(measure, 3.0)
         pstats.Stats(profiler).sort_stats("cumulative").print_stats(25)
         return
-    print(
-        f"{measure(args.seconds):,.0f} sessions per CPU second (one core, 5 periods, 3-element tariff with time of day)"
-    )
+    reference = min(timeit.repeat("sum(range(1000))", number=2000, repeat=5)) / 2000 * 1e6
+    print(f"machine reference: sum(range(1000)) takes {reference:.1f} us (to compare machines and loads)")
+    rate = measure(args.seconds)
+    print(f"{rate:,.0f} sessions per CPU second (one core, 5 periods, 3-element tariff with time of day)")
 
 
 if __name__ == "__main__":
