@@ -15,7 +15,7 @@ from typing import Any
 
 from voltbill.adapters.analytics.engine import AnalyticsEngine, Filters
 from voltbill.domain.anomalies import MAD_CONSISTENCY, AnomalyKind, AnomalyRules, explain, robust_z
-from voltbill.domain.money import Money
+from voltbill.domain.money import Money, check_currency, minor_units
 from voltbill.domain.rounding import invoice_line
 
 
@@ -79,25 +79,23 @@ SELECT {_COMMON}, epoch($now - s.start_date_time) / 3600 AS hours FROM sessions 
 WHERE {{cond}} AND s.end_date_time IS NULL AND s.start_date_time < $now - to_microseconds($stale_us)
 """
 
-# Candidates only: a capture may be the exact CDR total or that total at the currency's minor unit.
+# Candidates only: a capture may be the exact CDR total or that total at the currency's minor unit, which is at
+# most half a minor unit ({half_unit}: a CASE over the currencies present) away; Python confirms with invoice_line.
 _CAPTURE_MISMATCH = f"""
 SELECT {_COMMON}, coalesce(s.total_cost_incl_vat, s.total_cost_excl_vat) AS total_cost, s.captured_amount,
        s.currency
 FROM sessions s
 WHERE {{cond}} AND s.captured_amount IS NOT NULL
-  AND abs(s.captured_amount - coalesce(s.total_cost_incl_vat, s.total_cost_excl_vat)) >= 0.0005
+  AND s.captured_amount <> coalesce(s.total_cost_incl_vat, s.total_cost_excl_vat)
+  AND abs(s.captured_amount - coalesce(s.total_cost_incl_vat, s.total_cost_excl_vat)) >= {{half_unit}}
 """
 
+# The previous session on the same EVSE (``prev_*``) is computed by the engine over all sessions.
 _DUPLICATES = f"""
-WITH o AS (
-    SELECT s.*, lag(s.session_id) OVER w AS prev_id, lag(s.start_date_time) OVER w AS prev_start,
-           lag(s.driver_id) OVER w AS prev_driver, lag(s.kwh) OVER w AS prev_kwh
-    FROM sessions s WHERE {{cond}}
-    WINDOW w AS (PARTITION BY s.evse_id ORDER BY s.start_date_time, s.session_id)
-)
-SELECT {_COMMON}, s.prev_id, epoch(s.start_date_time - s.prev_start) AS seconds_apart, s.kwh FROM o s
-WHERE s.prev_id IS NOT NULL AND s.driver_id IS NOT DISTINCT FROM s.prev_driver
-  AND s.start_date_time - s.prev_start <= to_microseconds($window_us)
+SELECT {_COMMON}, s.prev_session_id, epoch_us(s.start_date_time) / 1e6 - epoch_us(s.prev_start) / 1e6, s.kwh
+FROM sessions s
+WHERE {{cond}} AND s.prev_session_id IS NOT NULL AND s.driver_id IS NOT DISTINCT FROM s.prev_driver_id
+  AND epoch_us(s.start_date_time) - epoch_us(s.prev_start) <= $window_us
   AND abs(s.kwh - s.prev_kwh) <= greatest($tol_kwh, $tol_ratio * s.kwh)
 """
 
@@ -141,8 +139,9 @@ def _all(engine: AnalyticsEngine, filters: Filters, rules: AnomalyRules) -> Iter
             (AnomalyKind.STATISTICAL_OUTLIER, _OUTLIERS.replace("{metric}", metric), outlier,
              partial(_outlier_facts, label=label))
         )  # fmt: skip
+    half_unit = _half_minor_unit_sql(engine)
     for kind, sql, params, facts in checks:
-        for row in engine.rows(sql.replace("{cond}", cond), {**base, **params}):
+        for row in engine.rows(sql.replace("{cond}", cond).replace("{half_unit}", half_unit), {**base, **params}):
             described = facts(row)
             if described is not None:
                 yield _row(kind, row, described)
@@ -207,6 +206,15 @@ def _num(value: Any) -> str:
     if isinstance(value, Decimal):
         return format(value.normalize(), "f")
     return f"{value:.2f}"
+
+
+def _half_minor_unit_sql(engine: AnalyticsEngine) -> str:
+    """Half of each present currency's minor unit as an SQL CASE (codes are checked ISO 4217 shapes)."""
+    currencies = [row[0] for row in engine.rows("SELECT DISTINCT currency FROM sessions WHERE currency IS NOT NULL")]
+    cases = " ".join(
+        f"WHEN '{check_currency(c)}' THEN {Decimal(5).scaleb(-minor_units(c) - 1)}" for c in sorted(currencies)
+    )
+    return f"(CASE s.currency {cases} ELSE 0.0005 END)" if cases else "0.0005"
 
 
 def _micros(span: timedelta) -> int:

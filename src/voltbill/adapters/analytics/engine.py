@@ -1,8 +1,9 @@
 """The DuckDB engine: loads the analytics input (Arrow tables or a Parquet export) once, then answers queries.
 
 Loading materialises ``sessions`` with local-time columns (``start_local``, ``end_local``, via DuckDB's
-statically linked ICU) and ``connected_us`` (integer microseconds, so sums are exact and do not depend on
-thread scheduling), so each query is a plain scan. Extensions are never
+statically linked ICU), ``connected_us`` (integer microseconds, so sums are exact and do not depend on
+thread scheduling) and the previous session on the same EVSE (``prev_*``), plus ``session_hours`` (energy per
+local hour) and ``queue_waits``, so each query is a scan and a group-by. Extensions are never
 downloaded: auto-install and auto-load are off, and only statically linked ones (icu, parquet, json) are used.
 """
 
@@ -50,13 +51,77 @@ class Filters:
         return " AND ".join(parts), params
 
 
+# Local time through a small table of UTC offsets per time zone and 15-minute UTC bucket (IANA offsets change
+# on quarter hours at most), so ICU converts a few thousand instants instead of every session twice.
+_TZ_OFFSETS = """
+CREATE TABLE tz_offsets AS
+WITH zones AS (SELECT DISTINCT time_zone FROM raw_sessions),
+span AS (
+    SELECT epoch_us(min(start_date_time)) // 900000000 AS lo,
+           epoch_us(greatest(max(start_date_time), max(coalesce(end_date_time, $now)))) // 900000000 AS hi
+    FROM raw_sessions
+),
+buckets AS (SELECT b FROM span, range(span.lo, span.hi + 1) t(b))
+SELECT z.time_zone, buckets.b AS bucket,
+       timezone(z.time_zone, to_timestamp(buckets.b * 900)) - to_timestamp(buckets.b * 900)::TIMESTAMP AS utc_offset
+FROM zones z, buckets
+"""
+
 _DERIVED_SESSIONS = """
 CREATE TABLE sessions AS
 SELECT r.*,
-       timezone(r.time_zone, r.start_date_time) AS start_local,
-       timezone(r.time_zone, coalesce(r.end_date_time, $now)) AS end_local,
-       greatest(epoch_us(coalesce(r.end_date_time, $now) - r.start_date_time), 0) AS connected_us
+       r.start_date_time::TIMESTAMP + so.utc_offset AS start_local,
+       coalesce(r.end_date_time, $now)::TIMESTAMP + eo.utc_offset AS end_local,
+       greatest(epoch_us(coalesce(r.end_date_time, $now) - r.start_date_time), 0) AS connected_us,
+       lag(r.session_id) OVER evse AS prev_session_id, lag(r.start_date_time) OVER evse AS prev_start,
+       lag(r.driver_id) OVER evse AS prev_driver_id, lag(r.kwh) OVER evse AS prev_kwh
 FROM raw_sessions r
+LEFT JOIN tz_offsets so
+  ON so.time_zone = r.time_zone AND so.bucket = epoch_us(r.start_date_time) // 900000000
+LEFT JOIN tz_offsets eo
+  ON eo.time_zone = r.time_zone AND eo.bucket = epoch_us(coalesce(r.end_date_time, $now)) // 900000000
+WINDOW evse AS (PARTITION BY r.evse_id ORDER BY r.start_date_time, r.session_id)
+"""
+
+# How long before its start a location last became free while every EVSE there was busy: an occupancy sweep
+# (+1 at each start, -1 at each end; ends first at equal times), then the latest such "full" end before each
+# start. Queueing is a physical fact, so it is computed once over all sessions, not per filter.
+_QUEUE_WAITS = """
+CREATE TABLE queue_waits AS
+WITH s AS (
+    SELECT session_id, location_id, start_local, start_date_time, coalesce(end_date_time, $now) AS end_date_time
+    FROM sessions WHERE location_id IS NOT NULL
+),
+cap AS (SELECT location_id, count(*) AS evses FROM evses GROUP BY 1),
+ev AS (
+    SELECT location_id, start_date_time AS t, 1 AS d FROM s
+    UNION ALL SELECT location_id, end_date_time AS t, -1 AS d FROM s
+),
+occ AS (
+    SELECT location_id, t, d, sum(d) OVER (PARTITION BY location_id ORDER BY t, d ROWS UNBOUNDED PRECEDING) AS busy
+    FROM ev
+),
+full_ends AS (
+    SELECT o.location_id, o.t AS ended FROM occ o JOIN cap USING (location_id)
+    WHERE o.d = -1 AND o.busy + 1 >= cap.evses
+)
+SELECT s.session_id, s.location_id, s.start_local, s.start_date_time,
+       epoch_us(s.start_date_time) - epoch_us(f.ended) AS wait_us
+FROM s ASOF JOIN full_ends f ON s.location_id = f.location_id AND s.start_date_time >= f.ended
+"""
+
+# Each session's energy spread over the local clock hours it was connected (for the peak-hours heatmap).
+_SESSION_HOURS = """
+CREATE TABLE session_hours AS
+WITH x AS (
+    SELECT location_id, start_local, start_date_time, end_local, connected_us, kwh::DOUBLE AS kwh,
+           unnest(generate_series(date_trunc('hour', start_local), end_local, INTERVAL 1 HOUR)) AS h
+    FROM sessions WHERE connected_us > 0 AND kwh IS NOT NULL
+)
+SELECT location_id, start_local, start_date_time, isodow(h) AS weekday, hour(h) AS hour,
+       kwh * epoch_us(least(end_local, h + INTERVAL 1 HOUR) - greatest(start_local, h))
+           / epoch_us(end_local - start_local) AS kwh
+FROM x WHERE h < end_local
 """
 
 
@@ -69,10 +134,14 @@ class AnalyticsEngine:
     def __init__(self, connection: duckdb.DuckDBPyConnection, now: datetime) -> None:
         self.con = connection
         self.now = ensure_utc(now)
-        self.con.execute(_DERIVED_SESSIONS, {"now": self.now})
         for name in SCHEMAS:
             if name != "sessions":
                 self.con.execute(f"CREATE TABLE {name} AS SELECT * FROM raw_{name}")
+        self.con.execute(_TZ_OFFSETS, {"now": self.now})
+        self.con.execute(_DERIVED_SESSIONS, {"now": self.now})
+        self.con.execute(_SESSION_HOURS)
+        self.con.execute(_QUEUE_WAITS, {"now": self.now})
+        for name in SCHEMAS:
             self.con.execute(f"DROP VIEW raw_{name}")
 
     @classmethod

@@ -2,6 +2,7 @@
 
 Energy is spread over the local hours a session was connected, in proportion to the time spent in each hour
 (a session's meter values are not part of the analytics input), so a long evening session heats several cells.
+The spread is materialised once per engine (``session_hours``).
 """
 
 from __future__ import annotations
@@ -29,21 +30,13 @@ class PeakCell:
 
 
 _SQL = """
-WITH s AS (SELECT * FROM sessions s WHERE {cond}),
-started AS (
-    SELECT {loc} AS location_id, isodow(start_local) AS weekday, hour(start_local) AS hour, count(*) AS n
-    FROM s GROUP BY ALL
-),
-hours AS (
-    SELECT {loc} AS location_id, s.kwh::DOUBLE AS kwh, s.connected_us, s.start_local, s.end_local,
-           unnest(generate_series(date_trunc('hour', s.start_local), s.end_local, INTERVAL 1 HOUR)) AS h
-    FROM s WHERE s.connected_us > 0
+WITH started AS (
+    SELECT {loc} AS location_id, isodow(s.start_local) AS weekday, hour(s.start_local) AS hour, count(*) AS n
+    FROM sessions s WHERE {cond} GROUP BY ALL
 ),
 drawn AS (
-    SELECT location_id, isodow(h) AS weekday, hour(h) AS hour,
-           sum(kwh * epoch_us(least(end_local, h + INTERVAL 1 HOUR) - greatest(start_local, h)) / connected_us)
-               AS kwh
-    FROM hours WHERE h < end_local GROUP BY ALL
+    SELECT {loc} AS location_id, s.weekday, s.hour, sum(s.kwh) AS kwh
+    FROM session_hours s WHERE {cond} GROUP BY ALL
 )
 SELECT coalesce(a.location_id, b.location_id), coalesce(a.weekday, b.weekday), coalesce(a.hour, b.hour),
        coalesce(a.n, 0), coalesce(b.kwh, 0)

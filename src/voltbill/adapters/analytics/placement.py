@@ -2,8 +2,9 @@
 
 Demand at a location = connected hours + hours drivers queued + refused starts x the location's mean session.
 A session *queued* when it started within ``queue_minutes`` after another session at the same location ended
-while every EVSE there was busy; its wait is the time between the two. Capacity = EVSEs x window hours x
-``target_utilisation`` (chargers can never be 100 % busy: arrivals are random). Areas are H3 cells.
+while every EVSE there was busy; its wait is the time between the two (``queue_waits``, computed by the engine).
+Capacity = EVSEs x window hours x ``target_utilisation`` (chargers can never be 100 % busy: arrivals are
+random). Areas are H3 cells.
 """
 
 from __future__ import annotations
@@ -64,31 +65,13 @@ class AreaDemand:
 
 
 _SQL = """
-WITH s AS (
-    SELECT s.session_id, s.location_id, s.start_date_time AS st, coalesce(s.end_date_time, $now) AS en,
-           s.connected_us
-    FROM sessions s WHERE {cond} AND s.location_id IS NOT NULL
-),
+WITH s AS (SELECT s.location_id, s.connected_us FROM sessions s WHERE {cond} AND s.location_id IS NOT NULL),
 cap AS (SELECT location_id, count(*) AS evses FROM evses GROUP BY 1),
-ev AS (SELECT location_id, st AS t, 1 AS d FROM s UNION ALL SELECT location_id, en AS t, -1 AS d FROM s),
-occ AS (
-    SELECT location_id, t, d,
-           sum(d) OVER (PARTITION BY location_id ORDER BY t, d ROWS UNBOUNDED PRECEDING) AS busy
-    FROM ev
-),
-full_ends AS (
-    SELECT o.location_id, o.t AS ended FROM occ o JOIN cap USING (location_id)
-    WHERE o.d = -1 AND o.busy + 1 >= cap.evses
-),
 queued AS (
-    SELECT s.location_id, count(*) AS n, sum(epoch(s.st - f.ended)) / 3600 AS wait_hours
-    FROM s ASOF JOIN full_ends f ON s.location_id = f.location_id AND s.st >= f.ended
-    WHERE s.st - f.ended <= to_microseconds($queue_us)
-    GROUP BY 1
+    SELECT s.location_id, count(*) AS n, sum(s.wait_us) / 3.6e9 AS wait_hours
+    FROM queue_waits s WHERE {cond} AND s.wait_us <= $queue_us GROUP BY 1
 ),
-used AS (
-    SELECT location_id, count(*) AS sessions, sum(connected_us) / 3.6e9 AS hours FROM s GROUP BY 1
-),
+used AS (SELECT location_id, count(*) AS sessions, sum(connected_us) / 3.6e9 AS hours FROM s GROUP BY 1),
 refused AS (
     SELECT r.location_id, count(*) AS n FROM refused_starts r LEFT JOIN locations l2 USING (location_id)
     WHERE r.location_id IS NOT NULL {refused_cond} GROUP BY 1
@@ -112,7 +95,7 @@ def location_demand(
     refused_cond = _refused_condition(filters)
     window_hours = engine.span_seconds(filters) / 3600
     sql = _SQL.format(cond=cond, refused_cond=refused_cond)
-    params = {**params, "now": engine.now, "queue_us": queue_minutes * 60_000_000, "f_location": filters.location_id}
+    params = {**params, "queue_us": queue_minutes * 60_000_000, "f_location": filters.location_id}
     rows = []
     for loc, name, lat, lon, evses, sessions, hours, queued, wait, refused in engine.rows(sql, params):
         mean_session = hours / sessions if sessions else 0.0
