@@ -382,31 +382,33 @@ def _settle(plan: _Plan, ledger: _Ledger, totals: list[Decimal], wall_hours: Dec
             elif line_excl:
                 incl[category] = None
 
-    def cost_of(*categories: Category) -> Price:
-        known = [incl[c] for c in categories]
-        total_incl = None if None in known else sum((v for v in known if v is not None), _ZERO)
-        return Price(sum((excl[c] for c in categories), _ZERO), total_incl)
-
-    lines_total = Price(sum(excl.values(), _ZERO), None)
-    if all(value is not None for value in incl.values()):
-        lines_total = Price(lines_total.excl_vat, sum((v for v in incl.values() if v is not None), _ZERO))
+    lines_excl = sum(excl.values(), _ZERO)
+    known = list(incl.values())
+    lines_incl = None if any(v is None for v in known) else sum((v for v in known if v is not None), _ZERO)
+    lines_total = Price(lines_excl, lines_incl)
     total = _limit(plan.tariff, lines_total)
     reported_time = charging + parking
     has_reservation = bool(plan.candidates["reservation"] or plan.candidates["expired"])
     return PricedSession(
         currency=plan.tariff.currency,
         total_cost=total,
-        total_fixed_cost=cost_of("FLAT"),
+        total_fixed_cost=Price(excl["FLAT"], incl["FLAT"]),
         total_energy=energy,
-        total_energy_cost=cost_of("ENERGY"),
+        total_energy_cost=Price(excl["ENERGY"], incl["ENERGY"]),
         total_time=reported_time if reported_time else wall_hours,
-        total_time_cost=cost_of("TIME"),
+        total_time_cost=Price(excl["TIME"], incl["TIME"]),
         total_parking_time=parking,
-        total_parking_cost=cost_of("PARKING_TIME"),
-        total_reservation_cost=cost_of("RESERVATION_TIME", "RESERVATION_FLAT") if has_reservation else None,
+        total_parking_cost=Price(excl["PARKING_TIME"], incl["PARKING_TIME"]),
+        total_reservation_cost=_reservation_cost(excl, incl) if has_reservation else None,
         lines=tuple(lines),
-        limit_adjustment=None if total == lines_total else _difference(total, lines_total),
+        limit_adjustment=None if total is lines_total else _difference(total, lines_total),
     )
+
+
+def _reservation_cost(excl: dict[Category, Decimal], incl: dict[Category, Decimal | None]) -> Price:
+    time_incl, flat_incl = incl["RESERVATION_TIME"], incl["RESERVATION_FLAT"]
+    both = None if time_incl is None or flat_incl is None else time_incl + flat_incl
+    return Price(excl["RESERVATION_TIME"] + excl["RESERVATION_FLAT"], both)
 
 
 _DIMENSION_OF: dict[Category, Literal["ENERGY", "FLAT", "TIME", "PARKING_TIME"]] = {
@@ -438,6 +440,8 @@ def _limit(tariff: Tariff, total: Price) -> Price:
             high.excl_vat < excl,
             high.incl_vat is not None and incl is not None and high.incl_vat < incl,
         )
+    if excl == total.excl_vat and incl is total.incl_vat:
+        return total
     return Price(excl, incl)
 
 
