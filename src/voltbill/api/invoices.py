@@ -78,6 +78,7 @@ class BrandingIn(BaseModel):
     invoice_prefix: str | None = None
     email_from: str | None = Field(default=None, max_length=320)
     template: str | None = None
+    template_source: str | None = Field(default=None, description="Typst source of the operator's own template")
     logo: str | None = Field(default=None, description="base64 of a PNG, JPEG or SVG file")
 
 

@@ -167,7 +167,9 @@ def template_show(operator: str = OperatorOpt) -> None:
     """Print the branding as JSON."""
     with _db().uow() as uow:
         branding, logo, kind = invoicing.get_branding(uow, operator)
-    typer.echo(json.dumps({**branding.to_json(), "logo_type": kind, "has_logo": logo is not None}, indent=2))
+    shown = {**branding.to_json(), "logo_type": kind, "has_logo": logo is not None}
+    shown["template_source"] = f"{len(branding.template_source)} characters" if branding.template_source else ""
+    typer.echo(json.dumps(shown, indent=2))
 
 
 @template_app.command("set")
@@ -184,6 +186,9 @@ def template_set(
     prefix: str = typer.Option(None, "--prefix", help="Invoice number prefix (PREFIX-YYYY-000123)."),
     email_from: str = typer.Option(None, "--email-from"),
     template: str = typer.Option(None, "--template", help="Typst template file under adapters/documents/templates."),
+    template_file: Path = typer.Option(
+        None, "--template-file", exists=True, dir_okay=False, help="Your own Typst template (stored per operator)."
+    ),
 ) -> None:
     """Change branding fields; only the options given change."""
     changes = {
@@ -196,13 +201,14 @@ def template_set(
         "invoice_prefix": prefix,
         "email_from": email_from,
         "template": template,
+        "template_source": template_file.read_text() if template_file else None,
     }
     with _db().uow() as uow:
-        branding = invoicing.set_branding(
+        invoicing.set_branding(
             uow,
             operator,
             {k: v for k, v in changes.items() if v is not None},
             clock=SystemClock(),
             logo=logo.read_bytes() if logo else None,
         )
-    typer.echo(json.dumps(branding.to_json(), indent=2))
+    typer.echo(f"branding of {operator} updated: {', '.join(sorted(k for k, v in changes.items() if v)) or 'logo'}")

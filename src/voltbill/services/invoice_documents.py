@@ -6,6 +6,7 @@ database work stays in the calling process.
 
 from __future__ import annotations
 
+import multiprocessing
 from collections.abc import Callable, Iterable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
@@ -95,7 +96,8 @@ def render_pending(
         logos = {op: get_branding(uow, op)[1:] for op in {r.operator_id for r in rows}}
         jobs = [RenderJob.of(row, *logos[row.operator_id]) for row in rows]
     if processes > 1 and len(jobs) > 1:
-        with ProcessPoolExecutor(processes) as pool:
+        # spawn, not fork: a forked child would inherit the parent's Typst compiler without its worker threads.
+        with ProcessPoolExecutor(processes, mp_context=multiprocessing.get_context("spawn")) as pool:
             _store_all(db, clock, pool.map(_render, jobs, chunksize=8), progress)
     else:
         _store_all(db, clock, map(_render, jobs), progress)

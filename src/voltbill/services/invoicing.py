@@ -21,6 +21,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
 from voltbill.adapters.documents.branding import Branding, branding_from, logo_type
+from voltbill.adapters.documents.pdf import check_template
 from voltbill.adapters.store.db import Database, UnitOfWork
 from voltbill.adapters.store.tables.invoices import (
     InvoiceBrandingRow,
@@ -70,6 +71,8 @@ def set_branding(
     if row is None:
         row = InvoiceBrandingRow(operator_id=operator_id, logo=current_logo, logo_type=current_type)
         uow.session.add(row)
+    if "template_source" in changes or "template" in changes:
+        check_template(branding)
     row.settings = branding.to_json()
     if logo is not None:
         row.logo, row.logo_type = logo, logo_type(logo)

@@ -12,7 +12,19 @@ from voltbill.domain.numbering import check_prefix
 
 _COLOR = re.compile(r"^#[0-9a-fA-F]{6}$")
 LOGO_TYPES = {"png": b"\x89PNG", "jpg": b"\xff\xd8\xff", "svg": b"<"}
-FIELDS = ("legal_name", "address", "country", "vat_id", "color", "footer", "invoice_prefix", "email_from", "template")
+FIELDS = (
+    "legal_name",
+    "address",
+    "country",
+    "vat_id",
+    "color",
+    "footer",
+    "invoice_prefix",
+    "email_from",
+    "template",
+    "template_source",
+)
+MAX_TEMPLATE_BYTES = 200_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -21,7 +33,8 @@ class Branding:
 
     Attributes: ``legal_name``, ``address`` (lines), ``country`` (ISO 3166-1 alpha-2, for the e-invoice),
     ``vat_id``, ``color`` (``#rrggbb``), ``footer``, ``invoice_prefix`` (numbers ``PREFIX-YYYY-000123``),
-    ``email_from``, ``template`` (file name under ``adapters/documents/templates``).
+    ``email_from``, ``template`` (file name under ``adapters/documents/templates``), ``template_source`` (the
+    Typst source of the operator's own template; empty: use ``template``).
     """
 
     legal_name: str = "voltbill operator"
@@ -33,6 +46,7 @@ class Branding:
     invoice_prefix: str = "VB"
     email_from: str = "invoices@voltbill.invalid"
     template: str = "invoice.typ"
+    template_source: str = ""
 
     def to_json(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)
@@ -60,6 +74,8 @@ def branding_from(data: dict[str, Any], base: Branding | None = None) -> Brandin
         check_prefix(changes["invoice_prefix"])
     if "template" in changes and not re.match(r"^[a-z0-9_-]+\.typ$", changes["template"]):
         raise InvalidInput("template must be a .typ file name under adapters/documents/templates", field="template")
+    if len(changes.get("template_source", "").encode()) > MAX_TEMPLATE_BYTES:
+        raise InvalidInput(f"template source is larger than {MAX_TEMPLATE_BYTES} bytes", field="template_source")
     return dataclasses.replace(base or Branding(), **changes)
 
 

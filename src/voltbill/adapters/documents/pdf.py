@@ -12,7 +12,7 @@ import json
 import shutil
 import tempfile
 import threading
-from datetime import datetime
+from datetime import UTC, datetime
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -23,6 +23,7 @@ import typst
 from voltbill.adapters.documents.branding import Branding
 from voltbill.adapters.documents.facturx_xml import cii_xml
 from voltbill.adapters.documents.formatting import template_data
+from voltbill.domain.errors import InvalidInput
 from voltbill.domain.invoices import Invoice
 
 TEMPLATES = Path(__file__).with_name("templates")
@@ -41,6 +42,16 @@ def _root() -> Path:
 @lru_cache(maxsize=1)
 def _compiler() -> typst.Compiler:
     return typst.Compiler(root=str(_root()), ignore_system_fonts=True)
+
+
+def _template_path(branding: Branding) -> str:
+    """The operator's own template (stored in the database) or a shipped one."""
+    if not branding.template_source:
+        return str(_root() / branding.template)
+    path = _root() / f"custom-{hashlib.sha256(branding.template_source.encode()).hexdigest()[:24]}.typ"
+    if not path.exists():
+        path.write_text(branding.template_source)
+    return str(path)
 
 
 def _logo_path(logo: bytes | None, logo_type: str | None) -> str:
@@ -70,7 +81,7 @@ def render_pdf(
     issued: datetime = invoice.issued_at
     with _lock:
         pdf = _compiler().compile(
-            input=str(_root() / branding.template),
+            input=_template_path(branding),
             format="pdf",
             sys_inputs={"data": json.dumps(data)},
             pdf_standards="a-3b",
@@ -89,3 +100,24 @@ def render_pdf(
         pdf, xml, flavor="factur-x", level="en16931", check_xsd=False, pdf_metadata=metadata, lang=data["lang"]
     )
     return result
+
+
+def check_template(branding: Branding) -> None:
+    """Render a sample invoice with ``branding``; a template Typst cannot compile is refused by name."""
+    from voltbill.domain.invoices import finalise, session_invoice
+
+    sample = {
+        "id": "SAMPLE",
+        "currency": "EUR",
+        "start_date_time": "2026-01-01T10:00:00Z",
+        "end_date_time": "2026-01-01T11:00:00Z",
+        "total_energy": "10",
+        "total_energy_cost": {"excl_vat": "3.00", "incl_vat": "3.57"},
+        "total_cost": {"excl_vat": "3.00", "incl_vat": "3.57"},
+    }
+    draft = session_invoice(sample, operator_id="sample", driver_id="sample")
+    invoice = finalise(draft, "SAMPLE-2026-000001", datetime(2026, 1, 1, 12, tzinfo=UTC))
+    try:
+        render_pdf(invoice, branding, {"name": "Sample"}, "en")
+    except typst.TypstError as exc:
+        raise InvalidInput(f"the template does not compile: {exc.message}", field="template_source") from None
