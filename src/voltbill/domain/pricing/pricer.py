@@ -129,12 +129,6 @@ class _Plan:
         merge = len(distinct) < len(canonical)
         return cls(tariff, candidates, boundaries, tariff.has_vat(), merge, bool(boundaries))
 
-    def component(self, kind: str, mode: Mode, at: Moment) -> PriceComponent | None:
-        for check, component in self.candidates[mode].get(kind, ()):
-            if check is None or check(at):
-                return component
-        return None
-
 
 _plans: dict[int, _Plan] = {}
 
@@ -212,7 +206,10 @@ def price_session(tariff: Tariff, session: SessionToPrice, tz: ZoneInfo) -> Pric
         mode: Mode = ("expired" if expired else "reservation") if reservation else "session"
         cuts = _cuts(plan, start, period_start, end, energy_before, energy, tz)
         if len(cuts) == 1:
-            moment = _moment(period_start, start, energy_before, caps, tz if timed else None, counted)
+            # Local time and elapsed seconds are only worked out when a restriction reads them.
+            local = period_start.astimezone(tz) if timed else period_start
+            elapsed = Decimal((period_start - start) // _MICROSECOND) / _MILLION if counted else _ZERO
+            moment = Moment(local, elapsed, energy_before, *caps)
             _price_piece(plan, ledger, mode, moment, energy, charging, parking, reserved, flat_due)
         else:
             remaining = [energy, charging, parking, reserved]
@@ -317,6 +314,15 @@ def _cuts(
     return cuts
 
 
+def _first(candidates: Candidates | None, at: Moment) -> PriceComponent | None:
+    """The first candidate component whose restrictions hold at ``at``."""
+    if candidates:
+        for check, component in candidates:
+            if check is None or check(at):
+                return component
+    return None
+
+
 def _price_piece(
     plan: _Plan,
     ledger: _Ledger,
@@ -328,22 +334,23 @@ def _price_piece(
     reserved: Decimal,
     flat_due: dict[str, bool],
 ) -> None:
+    candidates = plan.candidates[mode]
     if mode == "session":
         if energy:
-            ledger.add("ENERGY", plan.component("ENERGY", mode, moment), energy)
+            ledger.add("ENERGY", _first(candidates.get("ENERGY"), moment), energy)
         if charging:
-            ledger.add("TIME", plan.component("TIME", mode, moment), charging)
+            ledger.add("TIME", _first(candidates.get("TIME"), moment), charging)
         if parking:
-            ledger.add("PARKING_TIME", plan.component("PARKING_TIME", mode, moment), parking)
+            ledger.add("PARKING_TIME", _first(candidates.get("PARKING_TIME"), moment), parking)
         flat_category: Category = "FLAT"
         due = "session"
     else:
         if reserved:
-            ledger.add("RESERVATION_TIME", plan.component("TIME", mode, moment), reserved)
+            ledger.add("RESERVATION_TIME", _first(candidates.get("TIME"), moment), reserved)
         flat_category, due = "RESERVATION_FLAT", "reservation"
     # mod_tariffs, TariffDimensionType FLAT: a fixed fee, charged once per session (and once per reservation).
     if flat_due[due]:
-        flat = plan.component("FLAT", mode, moment)
+        flat = _first(candidates.get("FLAT"), moment)
         if flat is not None:
             ledger.add(flat_category, flat, _ONE)
             flat_due[due] = False
