@@ -2,8 +2,8 @@
 
 The sessions are generated inside DuckDB (``voltbill.adapters.analytics.synthetic``, vectorised, deterministic),
 loaded into the engine once (local-time columns materialised), then each query runs ``--repeat`` times and the
-best and median wall times are reported. ``--parquet`` also times writing the export and loading the engine
-from it.
+best and median wall times and the median CPU time (all DuckDB threads) are reported. ``--parquet`` also times
+writing the export and loading the engine from it.
 
     .venv/bin/python benchmarks/analytics.py [--sessions 1000000] [--locations 500] [--days 365] [--repeat 3]
                                              [--parquet]
@@ -63,6 +63,13 @@ def timed(func: Callable[[], Any]) -> tuple[float, Any]:
     started = time.perf_counter()
     result = func()
     return time.perf_counter() - started, result
+
+
+def cpu_timed(func: Callable[[], Any]) -> tuple[float, float, Any]:
+    """Wall seconds, CPU seconds of this process (all DuckDB threads) and the result."""
+    cpu = time.process_time()
+    wall, result = timed(func)
+    return wall, time.process_time() - cpu, result
 
 
 def main() -> None:

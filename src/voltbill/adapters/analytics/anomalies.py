@@ -10,7 +10,6 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
-from functools import partial
 from typing import Any
 
 from voltbill.adapters.analytics.engine import AnalyticsEngine, Filters
@@ -99,16 +98,26 @@ WHERE {{cond}} AND s.prev_session_id IS NOT NULL AND s.driver_id IS NOT DISTINCT
   AND abs(s.kwh - s.prev_kwh) <= greatest($tol_kwh, $tol_ratio * s.kwh)
 """
 
+# Both metrics in one pass: per-station median and MAD, then the sessions beyond z x MAD / 0.6745 of either.
 _OUTLIERS = f"""
-WITH x AS (SELECT {_COMMON}, s.{{metric}}::DOUBLE AS value FROM sessions s
-           WHERE {{cond}} AND s.end_date_time IS NOT NULL AND s.{{metric}} IS NOT NULL),
-     st AS (SELECT charge_point_id, median(value) AS med, mad(value) AS mad, count(*) AS n FROM x GROUP BY 1)
-SELECT x.session_id, x.charge_point_id, x.location_id, x.start_date_time, x.value, st.med, st.mad
-FROM x JOIN st USING (charge_point_id)
-WHERE st.n >= $min_n AND st.mad > 0 AND $k * abs(x.value - st.med) > $z * st.mad
+WITH st AS (
+    SELECT charge_point_id, median(e) AS e_med, mad(e) AS e_mad, count(e) AS e_n,
+           median(c) AS c_med, mad(c) AS c_mad, count(c) AS c_n
+    FROM (SELECT s.charge_point_id, s.kwh::DOUBLE AS e, s.total_cost_excl_vat::DOUBLE AS c FROM sessions s
+          WHERE {{cond}} AND s.end_date_time IS NOT NULL)
+    GROUP BY 1
+), lim AS (
+    SELECT charge_point_id, e_med, e_mad, c_med, c_mad,
+           CASE WHEN e_n >= $min_n AND e_mad > 0 THEN $z * e_mad / $k END AS e_lim,
+           CASE WHEN c_n >= $min_n AND c_mad > 0 THEN $z * c_mad / $k END AS c_lim
+    FROM st
+)
+SELECT {_COMMON}, s.kwh::DOUBLE, l.e_med, l.e_mad, abs(s.kwh::DOUBLE - l.e_med) > l.e_lim,
+       s.total_cost_excl_vat::DOUBLE, l.c_med, l.c_mad, abs(s.total_cost_excl_vat::DOUBLE - l.c_med) > l.c_lim
+FROM sessions s JOIN lim l USING (charge_point_id)
+WHERE {{cond}} AND s.end_date_time IS NOT NULL
+  AND (abs(s.kwh::DOUBLE - l.e_med) > l.e_lim OR abs(s.total_cost_excl_vat::DOUBLE - l.c_med) > l.c_lim)
 """
-
-_OUTLIER_METRICS = {"kwh": "Energy (kWh)", "total_cost_excl_vat": "Cost excl. VAT"}
 
 Candidate = tuple[Any, ...]
 
@@ -134,17 +143,15 @@ def _all(engine: AnalyticsEngine, filters: Filters, rules: AnomalyRules) -> Iter
         (AnomalyKind.CAPTURE_MISMATCH, _CAPTURE_MISMATCH, {}, _capture_facts),
         (AnomalyKind.DUPLICATE_SESSION, _DUPLICATES, window, _duplicate_facts),
     ]
-    for metric, label in _OUTLIER_METRICS.items():
-        checks.append(
-            (AnomalyKind.STATISTICAL_OUTLIER, _OUTLIERS.replace("{metric}", metric), outlier,
-             partial(_outlier_facts, label=label))
-        )  # fmt: skip
     half_unit = _half_minor_unit_sql(engine)
     for kind, sql, params, facts in checks:
         for row in engine.rows(sql.replace("{cond}", cond).replace("{half_unit}", half_unit), {**base, **params}):
             described = facts(row)
             if described is not None:
                 yield _row(kind, row, described)
+    for row in engine.rows(_OUTLIERS.replace("{cond}", cond), {**base, **outlier}):
+        for described in _outlier_facts(row):
+            yield _row(AnomalyKind.STATISTICAL_OUTLIER, row, described)
 
 
 def _energy_facts(row: Candidate) -> dict[str, Any]:
@@ -179,11 +186,15 @@ def _capture_facts(row: Candidate) -> dict[str, Any] | None:
     return {"total_cost": _num(total), "captured_amount": _num(captured), "currency": currency}
 
 
-def _outlier_facts(row: Candidate, label: str) -> dict[str, Any]:
-    value, median, mad = row[4], row[5], row[6]
-    z = robust_z(value, median, mad)
-    return {"metric": label, "value": f"{value:.2f}", "median": f"{median:.2f}", "mad": f"{mad:.2f}",
-            "z": f"{z:.1f}"}  # fmt: skip
+def _outlier_facts(row: Candidate) -> list[dict[str, Any]]:
+    """One finding per metric the session is an outlier in (energy at 4-7, cost excl. VAT at 8-11)."""
+    found = []
+    for label, (value, median, mad, beyond) in (("Energy (kWh)", row[4:8]), ("Cost excl. VAT", row[8:12])):
+        if beyond:
+            z = robust_z(value, median, mad)
+            found.append({"metric": label, "value": f"{value:.2f}", "median": f"{median:.2f}", "mad": f"{mad:.2f}",
+                          "z": f"{z:.1f}"})  # fmt: skip
+    return found
 
 
 def _row(kind: AnomalyKind, row: Candidate, facts: dict[str, Any]) -> AnomalyRow:

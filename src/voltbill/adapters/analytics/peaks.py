@@ -13,7 +13,7 @@ from datetime import timedelta
 from voltbill.adapters.analytics.engine import AnalyticsEngine, Filters
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class PeakCell:
     """One heatmap cell: ``weekday`` (ISO, 1 = Monday), local ``hour`` 0-23, ``location_id`` (None = all).
 
@@ -42,6 +42,7 @@ SELECT coalesce(a.location_id, b.location_id), coalesce(a.weekday, b.weekday), c
        coalesce(a.n, 0), coalesce(b.kwh, 0)
 FROM started a FULL JOIN drawn b
   ON a.location_id IS NOT DISTINCT FROM b.location_id AND a.weekday = b.weekday AND a.hour = b.hour
+ORDER BY 1, 2, 3
 """
 
 
@@ -52,11 +53,10 @@ def peak_hours(engine: AnalyticsEngine, filters: Filters, per_location: bool = F
     loc = "s.location_id" if per_location else "NULL::VARCHAR"
     cells = engine.rows(_SQL.format(cond=cond, loc=loc), params)
     occurrences = _weekday_occurrences(engine, filters)
-    rows = [
+    return [
         PeakCell(loc_id, weekday, hour, n, kwh, kwh / occurrences[weekday] if occurrences[weekday] else 0.0)
         for loc_id, weekday, hour, n, kwh in cells
     ]
-    return sorted(rows, key=lambda c: (c.location_id or "", c.weekday, c.hour))
 
 
 def busiest(cells: list[PeakCell], by: str = "sessions") -> PeakCell | None:
