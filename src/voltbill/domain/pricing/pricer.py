@@ -13,7 +13,7 @@ Amounts keep full precision; only ``report`` rounds them, through ``domain.round
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import ROUND_CEILING, Decimal
 from typing import Any, Literal
@@ -21,8 +21,9 @@ from zoneinfo import ZoneInfo
 
 from voltbill.domain.price import Price
 from voltbill.domain.pricing.periods import ChargingPeriod, SessionToPrice
-from voltbill.domain.pricing.restrictions import Boundaries, Check, Moment, compile_restrictions
-from voltbill.domain.tariffs import PriceComponent, Tariff, TariffRestrictions
+from voltbill.domain.pricing.plan import Mode, Plan, first_component, plan_for
+from voltbill.domain.pricing.restrictions import Moment
+from voltbill.domain.tariffs import PriceComponent, Tariff
 
 __all__ = ["PricedLine", "PricedSession", "SessionToPrice", "price_session"]
 
@@ -35,8 +36,6 @@ _MICROSECOND = timedelta(microseconds=1)
 # Volumes split by division carry noise in the 28th digit; never let it cost an extra step.
 _STEP_TOLERANCE = Decimal("1e-9")
 
-Mode = Literal["session", "reservation", "expired"]
-_NO_RESTRICTIONS = TariffRestrictions()
 Category = Literal["ENERGY", "FLAT", "TIME", "PARKING_TIME", "RESERVATION_TIME", "RESERVATION_FLAT"]
 
 
@@ -73,73 +72,6 @@ class PricedSession:
     total_reservation_cost: Price | None
     lines: tuple[PricedLine, ...]
     limit_adjustment: Price | None = None
-
-
-Candidates = tuple[tuple[Check | None, PriceComponent], ...]
-
-
-@dataclass(frozen=True, slots=True)
-class _Plan:
-    """A tariff compiled for pricing: per mode and dimension, the candidate components in tariff order, each with
-    its compiled restrictions (``None``: always applies)."""
-
-    tariff: Tariff
-    candidates: dict[Mode, dict[str, Candidates]]
-    boundaries: Boundaries
-    has_vat: bool
-    merge_lines: bool  # components that differ only in step_size still make one line
-    has_boundaries: bool
-
-    @classmethod
-    def of(cls, tariff: Tariff) -> _Plan:
-        found: dict[Mode, dict[str, list[tuple[Check | None, PriceComponent]]]] = {
-            "session": {},
-            "reservation": {},
-            "expired": {},
-        }
-        expires: dict[str, list[tuple[Check | None, PriceComponent]]] = {}
-        canonical: dict[PriceComponent, PriceComponent] = {}
-        for element in tariff.elements:
-            r = element.restrictions
-            unrestricted = r is None or replace(r, reservation=None) == _NO_RESTRICTIONS
-            check = None if unrestricted or r is None else compile_restrictions(r)
-            reservation = r.reservation if r is not None else None
-            seen: set[str] = set()
-            for listed in element.price_components:
-                if listed.type in seen:
-                    continue
-                seen.add(listed.type)
-                # Equal components of different elements share one ledger entry (and one invoice line).
-                component = canonical.setdefault(listed, listed)
-                if reservation is None:
-                    found["session"].setdefault(component.type, []).append((check, component))
-                elif reservation == "RESERVATION":
-                    found["reservation"].setdefault(component.type, []).append((check, component))
-                else:
-                    expires.setdefault(component.type, []).append((check, component))
-        # mod_tariffs, ReservationRestrictionType: an expired reservation is priced by RESERVATION_EXPIRES elements
-        # first, then by RESERVATION elements.
-        for kind in {*expires, *found["reservation"]}:
-            found["expired"][kind] = expires.get(kind, []) + found["reservation"].get(kind, [])
-        candidates = {
-            mode: {kind: tuple(entries) for kind, entries in by_kind.items()} for mode, by_kind in found.items()
-        }
-        distinct = {(c.type, c.price, c.vat) for c in canonical}
-        boundaries = Boundaries.of(tariff)
-        merge = len(distinct) < len(canonical)
-        return cls(tariff, candidates, boundaries, tariff.has_vat(), merge, bool(boundaries))
-
-
-_plans: dict[int, _Plan] = {}
-
-
-def _plan_for(tariff: Tariff) -> _Plan:
-    plan = _plans.get(id(tariff))
-    if plan is None or plan.tariff is not tariff:
-        if len(_plans) > 1024:
-            _plans.clear()
-        plan = _plans[id(tariff)] = _Plan.of(tariff)
-    return plan
 
 
 class _Ledger:
@@ -184,7 +116,7 @@ class _Ledger:
 
 def price_session(tariff: Tariff, session: SessionToPrice, tz: ZoneInfo) -> PricedSession:
     """Price ``session`` by ``tariff``; restrictions on time of day, date and weekday are read in zone ``tz``."""
-    plan = _plan_for(tariff)
+    plan = plan_for(tariff)
     ledger = _Ledger()
     start = session.start_date_time
     periods = session.charging_periods
@@ -269,7 +201,7 @@ _MILLION = Decimal(1_000_000)
 
 
 def _cuts(
-    plan: _Plan,
+    plan: Plan,
     session_start: datetime,
     start: datetime,
     end: datetime,
@@ -314,17 +246,8 @@ def _cuts(
     return cuts
 
 
-def _first(candidates: Candidates | None, at: Moment) -> PriceComponent | None:
-    """The first candidate component whose restrictions hold at ``at``."""
-    if candidates:
-        for check, component in candidates:
-            if check is None or check(at):
-                return component
-    return None
-
-
 def _price_piece(
-    plan: _Plan,
+    plan: Plan,
     ledger: _Ledger,
     mode: Mode,
     moment: Moment,
@@ -337,26 +260,26 @@ def _price_piece(
     candidates = plan.candidates[mode]
     if mode == "session":
         if energy:
-            ledger.add("ENERGY", _first(candidates.get("ENERGY"), moment), energy)
+            ledger.add("ENERGY", first_component(candidates.get("ENERGY"), moment), energy)
         if charging:
-            ledger.add("TIME", _first(candidates.get("TIME"), moment), charging)
+            ledger.add("TIME", first_component(candidates.get("TIME"), moment), charging)
         if parking:
-            ledger.add("PARKING_TIME", _first(candidates.get("PARKING_TIME"), moment), parking)
+            ledger.add("PARKING_TIME", first_component(candidates.get("PARKING_TIME"), moment), parking)
         flat_category: Category = "FLAT"
         due = "session"
     else:
         if reserved:
-            ledger.add("RESERVATION_TIME", _first(candidates.get("TIME"), moment), reserved)
+            ledger.add("RESERVATION_TIME", first_component(candidates.get("TIME"), moment), reserved)
         flat_category, due = "RESERVATION_FLAT", "reservation"
     # mod_tariffs, TariffDimensionType FLAT: a fixed fee, charged once per session (and once per reservation).
     if flat_due[due]:
-        flat = _first(candidates.get("FLAT"), moment)
+        flat = first_component(candidates.get("FLAT"), moment)
         if flat is not None:
             ledger.add(flat_category, flat, _ONE)
             flat_due[due] = False
 
 
-def _settle(plan: _Plan, ledger: _Ledger, totals: list[Decimal], wall_hours: Decimal) -> PricedSession:
+def _settle(plan: Plan, ledger: _Ledger, totals: list[Decimal], wall_hours: Decimal) -> PricedSession:
     # mod_cdrs, step_size: once per dimension on the session total, with the step of the last component used;
     # charging time followed by paid parking is not rounded, only the parking is.
     energy, charging, parking, reserved = totals
