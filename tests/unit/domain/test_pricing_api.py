@@ -58,3 +58,30 @@ def test_a_session_built_from_meter_samples_is_priced_per_dimension() -> None:
     assert cdr["total_cost"] == {"excl_vat": "10.7000", "incl_vat": "12.9470"}
     assert cdr["total_parking_time"] == "1.0000"
     assert cdr["tariffs"][0]["id"] == "t1"
+
+
+def test_lines_are_one_per_dimension_price_and_vat_and_a_cdr_keeps_extra_fields() -> None:
+    tariff = parse_tariff(TARIFF)
+    end = T0 + timedelta(minutes=90)
+    session = SessionToPrice(T0, end, tuple(build_charging_periods(T0, end, [], [])))
+
+    priced = price_session(tariff, session, UTC_ZONE)
+    cdr = build_cdr(priced, tariff, session, cdr_id="c", extra={"cdr_token": {"uid": "u"}, "total_cost": 1})
+
+    assert sorted((line.dimension, line.volume) for line in priced.lines) == [("FLAT", 1), ("TIME", Decimal("1.5"))]
+    time_line = next(line for line in priced.lines if line.dimension == "TIME")
+    assert time_line.cost == Price(Decimal("1.80"), Decimal("2.1780"))
+    assert cdr["cdr_token"] == {"uid": "u"}
+    assert cdr["total_cost"] == {"excl_vat": "2.3000", "incl_vat": "2.7830"}
+    assert cdr["total_energy_cost"] == {"excl_vat": "0.0000", "incl_vat": "0.0000"}
+
+
+def test_a_tariff_without_vat_gives_prices_without_incl_vat() -> None:
+    data = {**TARIFF, "elements": [{"price_components": [{"type": "FLAT", "price": "1", "step_size": 1}]}]}
+    tariff = parse_tariff(data)
+    session = SessionToPrice(T0, T0, tuple(build_charging_periods(T0, T0, [], [])))
+
+    priced = price_session(tariff, session, UTC_ZONE)
+
+    assert priced.total_cost == Price(Decimal(1), None)
+    assert build_cdr(priced, tariff, session, cdr_id="c")["total_cost"] == {"excl_vat": "1.0000", "incl_vat": None}
