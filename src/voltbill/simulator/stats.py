@@ -31,10 +31,12 @@ class Stats:
     errors: Counter[str] = field(default_factory=Counter)
     server_calls: Counter[str] = field(default_factory=Counter)
     latencies: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
+    recording: bool = True
 
     def answered(self, action: str, seconds: float) -> None:
-        """One CALL answered after ``seconds``."""
-        self.latencies[action].append(seconds)
+        """One CALL answered after ``seconds`` (kept only inside the measuring window)."""
+        if self.recording:
+            self.latencies[action].append(seconds)
 
     def error(self, kind: str) -> None:
         """One failure, by kind (e.g. ``CallError:FormationViolation``, ``timeout:MeterValues``)."""
