@@ -35,7 +35,7 @@ def seeded_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SeededSe
             pytest.fail(f"{CHROMIUM} is required in CI (./scripts/test installs it)")
         pytest.skip(f"{CHROMIUM} is not installed")
     db_file = tmp_path_factory.mktemp("browser") / "voltbill.db"
-    settings = Settings(database_url=f"sqlite:///{db_file}")
+    settings = Settings(database_url=f"sqlite:///{db_file}", _env_file=None)  # type: ignore[call-arg]
     seed(settings, "small", quiet=True)
     db = Database(settings.database_url)
     with db.uow() as uow:  # an API key of the demo operator, to compare pages with the REST API

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import random
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo
@@ -85,7 +85,21 @@ def plan_sessions(
                         plan.append(planned)
                         free_at = planned.end + timedelta(minutes=rng.randint(2, 20))
     plan.sort(key=lambda p: (p.start, p.charger.id, p.connector))
+    for kind, index in (("no_energy", len(plan) // 3), ("implausible_power", 2 * len(plan) // 3)):
+        if plan and not any(p.anomaly == kind for p in plan):  # even a short history shows each kind once
+            plan[index] = make_odd(plan[index], kind)
     return plan
+
+
+def make_odd(session: PlannedSession, kind: str) -> PlannedSession:
+    """The same visit with a fault: ``no_energy`` (plugged in, nothing delivered) or ``implausible_power``
+    (the meter claims 3.2 times what the charger can deliver)."""
+    minutes = Decimal((session.charge_end - session.start).total_seconds()) / 60
+    if kind == "no_energy":
+        return replace(session, energy_wh=Decimal(0), power_w=Decimal(0), anomaly=kind)
+    power_w = session.charger.max_kw * 1000 * Decimal("3.2")
+    energy_wh = (power_w * minutes / 60).quantize(Decimal(1))
+    return replace(session, energy_wh=energy_wh, power_w=power_w, anomaly=kind)
 
 
 def _day(

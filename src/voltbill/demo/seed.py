@@ -26,8 +26,8 @@ from voltbill.services import access, charging, invoice_runs, payments, registry
 
 WALLET_TOP_UP = Money(Decimal("100.00"), catalog.CURRENCY)
 WALLET_REFILL_BELOW = Decimal("25.00")
-HISTORY_DAYS = {"small": 14, "full": 91}
-SESSIONS_PER_CONNECTOR = {"small": 1.0, "full": 0.28}
+HISTORY_DAYS = {"small": 7, "full": 91}
+SESSIONS_PER_CONNECTOR = {"small": 1.0, "full": 0.25}
 
 
 @dataclass(frozen=True)
