@@ -40,62 +40,45 @@ class AnomalyRow:
 
 _COMMON = "s.session_id, s.charge_point_id, s.location_id, s.start_date_time"
 
-_ENERGY_MISMATCH = f"""
-SELECT {_COMMON}, s.kwh, (s.meter_stop_wh - s.meter_start_wh) * 0.001 AS metered_kwh, s.meter_start_wh,
-       s.meter_stop_wh
-FROM sessions s
-WHERE {{cond}} AND s.meter_stop_wh >= s.meter_start_wh
-  AND abs(s.kwh - (s.meter_stop_wh - s.meter_start_wh) * 0.001)
-      > greatest($tol_kwh, $tol_ratio * (s.meter_stop_wh - s.meter_start_wh) * 0.001)
-"""
-
-_METER_BACKWARDS = f"""
-SELECT {_COMMON}, s.meter_start_wh, s.meter_stop_wh FROM sessions s
-WHERE {{cond}} AND s.meter_stop_wh < s.meter_start_wh
-"""
-
-_IMPOSSIBLE_POWER = f"""
-WITH p AS (
-    SELECT {_COMMON}, s.connector_max_kw, s.max_power_kw,
+# Every per-session rule in one scan: candidate columns, then one flag per rule. A capture may be the exact CDR
+# total or that total at the currency's minor unit, at most half a minor unit away ({half_unit}: a CASE over the
+# currencies present); Python confirms with invoice_line. The previous session on the same EVSE (``prev_*``) is
+# computed by the engine over all sessions.
+_ROW_RULES = """
+WITH b AS (
+    SELECT s.session_id, s.charge_point_id, s.location_id, s.start_date_time, s.end_date_time, s.kwh,
+           s.meter_start_wh, s.meter_stop_wh, (s.meter_stop_wh - s.meter_start_wh) * 0.001 AS metered_kwh,
+           s.connector_max_kw, s.max_power_kw,
            CASE WHEN coalesce(s.charging_seconds, 0) > 0 THEN s.kwh::DOUBLE * 3600 / s.charging_seconds
-                WHEN s.connected_us > 0 THEN s.kwh::DOUBLE * 3.6e9 / s.connected_us END AS avg_kw
-    FROM sessions s WHERE {{cond}} AND s.connector_max_kw IS NOT NULL
+                WHEN s.connected_us > 0 THEN s.kwh::DOUBLE * 3.6e9 / s.connected_us END AS avg_kw,
+           coalesce(s.total_cost_incl_vat, s.total_cost_excl_vat) AS total_cost, s.currency, s.captured_amount,
+           s.driver_id, s.prev_session_id, s.prev_start, s.prev_driver_id, s.prev_kwh
+    FROM sessions s WHERE {cond}
+), c AS (
+    SELECT session_id, charge_point_id, location_id, start_date_time,
+           kwh, metered_kwh, meter_start_wh, meter_stop_wh,
+           connector_max_kw,
+           CASE WHEN coalesce(max_power_kw, 0) >= coalesce(avg_kw, 0) THEN max_power_kw ELSE avg_kw END AS power_kw,
+           CASE WHEN coalesce(max_power_kw, 0) >= coalesce(avg_kw, 0) THEN 'peak' ELSE 'average' END AS measure,
+           total_cost, currency, captured_amount,
+           (epoch_us($now) - epoch_us(start_date_time)) / 3.6e9 AS hours_open,
+           prev_session_id, (epoch_us(start_date_time) - epoch_us(prev_start)) / 1e6 AS seconds_apart,
+           coalesce(meter_stop_wh >= meter_start_wh
+                    AND abs(kwh - metered_kwh) > greatest($tol_kwh, $tol_ratio * metered_kwh), false) AS f_energy,
+           coalesce(meter_stop_wh < meter_start_wh, false) AS f_back,
+           coalesce(greatest(coalesce(max_power_kw, 0), coalesce(avg_kw, 0)) > connector_max_kw * (1 + $tol_power),
+                    false) AS f_power,
+           coalesce(kwh = 0 AND total_cost > 0, false) AS f_zero,
+           coalesce(end_date_time IS NULL AND epoch_us(start_date_time) < epoch_us($now) - $stale_us, false)
+               AS f_stopped,
+           coalesce(captured_amount <> total_cost AND abs(captured_amount - total_cost) >= {half_unit}, false)
+               AS f_capture,
+           coalesce(prev_session_id IS NOT NULL AND driver_id IS NOT DISTINCT FROM prev_driver_id
+                    AND epoch_us(start_date_time) - epoch_us(prev_start) <= $window_us
+                    AND abs(kwh - prev_kwh) <= greatest($tol_kwh, $tol_ratio * kwh), false) AS f_dup
+    FROM b
 )
-SELECT session_id, charge_point_id, location_id, start_date_time, connector_max_kw,
-       CASE WHEN coalesce(max_power_kw, 0) >= coalesce(avg_kw, 0) THEN max_power_kw ELSE avg_kw END AS power_kw,
-       CASE WHEN coalesce(max_power_kw, 0) >= coalesce(avg_kw, 0) THEN 'peak' ELSE 'average' END AS measure
-FROM p WHERE greatest(coalesce(max_power_kw, 0), coalesce(avg_kw, 0)) > connector_max_kw * (1 + $tol_power)
-"""
-
-_CHARGED_ZERO = f"""
-SELECT {_COMMON}, coalesce(s.total_cost_incl_vat, s.total_cost_excl_vat) AS total_cost, s.currency
-FROM sessions s
-WHERE {{cond}} AND s.kwh = 0 AND coalesce(s.total_cost_incl_vat, s.total_cost_excl_vat) > 0
-"""
-
-_NEVER_STOPPED = f"""
-SELECT {_COMMON}, epoch($now - s.start_date_time) / 3600 AS hours FROM sessions s
-WHERE {{cond}} AND s.end_date_time IS NULL AND s.start_date_time < $now - to_microseconds($stale_us)
-"""
-
-# Candidates only: a capture may be the exact CDR total or that total at the currency's minor unit, which is at
-# most half a minor unit ({half_unit}: a CASE over the currencies present) away; Python confirms with invoice_line.
-_CAPTURE_MISMATCH = f"""
-SELECT {_COMMON}, coalesce(s.total_cost_incl_vat, s.total_cost_excl_vat) AS total_cost, s.captured_amount,
-       s.currency
-FROM sessions s
-WHERE {{cond}} AND s.captured_amount IS NOT NULL
-  AND s.captured_amount <> coalesce(s.total_cost_incl_vat, s.total_cost_excl_vat)
-  AND abs(s.captured_amount - coalesce(s.total_cost_incl_vat, s.total_cost_excl_vat)) >= {{half_unit}}
-"""
-
-# The previous session on the same EVSE (``prev_*``) is computed by the engine over all sessions.
-_DUPLICATES = f"""
-SELECT {_COMMON}, s.prev_session_id, epoch_us(s.start_date_time) / 1e6 - epoch_us(s.prev_start) / 1e6, s.kwh
-FROM sessions s
-WHERE {{cond}} AND s.prev_session_id IS NOT NULL AND s.driver_id IS NOT DISTINCT FROM s.prev_driver_id
-  AND epoch_us(s.start_date_time) - epoch_us(s.prev_start) <= $window_us
-  AND abs(s.kwh - s.prev_kwh) <= greatest($tol_kwh, $tol_ratio * s.kwh)
+SELECT * FROM c WHERE f_energy OR f_back OR f_power OR f_zero OR f_stopped OR f_capture OR f_dup
 """
 
 # Both metrics in one pass: per-station median and MAD, then the sessions beyond z x MAD / 0.6745 of either.
@@ -130,26 +113,23 @@ def find_anomalies(engine: AnalyticsEngine, filters: Filters, rules: AnomalyRule
 
 def _all(engine: AnalyticsEngine, filters: Filters, rules: AnomalyRules) -> Iterator[AnomalyRow]:
     cond, base = filters.where()
-    energy = {"tol_kwh": rules.energy_tolerance_kwh, "tol_ratio": rules.energy_tolerance_ratio}
-    stale = {"now": engine.now, "stale_us": _micros(rules.never_stopped_after)}
-    window = {"window_us": _micros(rules.duplicate_window), **energy}
-    outlier = {"min_n": rules.outlier_min_sessions, "k": MAD_CONSISTENCY, "z": rules.outlier_z}
-    checks: list[tuple[AnomalyKind, str, dict[str, Any], Callable[[Candidate], dict[str, Any] | None]]] = [
-        (AnomalyKind.ENERGY_METER_MISMATCH, _ENERGY_MISMATCH, energy, _energy_facts),
-        (AnomalyKind.METER_BACKWARDS, _METER_BACKWARDS, {}, _backwards_facts),
-        (AnomalyKind.IMPOSSIBLE_POWER, _IMPOSSIBLE_POWER, {"tol_power": rules.power_tolerance_ratio}, _power_facts),
-        (AnomalyKind.CHARGED_ZERO_ENERGY, _CHARGED_ZERO, {}, _zero_facts),
-        (AnomalyKind.NEVER_STOPPED, _NEVER_STOPPED, stale, _stopped_facts),
-        (AnomalyKind.CAPTURE_MISMATCH, _CAPTURE_MISMATCH, {}, _capture_facts),
-        (AnomalyKind.DUPLICATE_SESSION, _DUPLICATES, window, _duplicate_facts),
-    ]
-    half_unit = _half_minor_unit_sql(engine)
-    for kind, sql, params, facts in checks:
-        for row in engine.rows(sql.replace("{cond}", cond).replace("{half_unit}", half_unit), {**base, **params}):
-            described = facts(row)
+    params = {
+        **base,
+        "tol_kwh": rules.energy_tolerance_kwh,
+        "tol_ratio": rules.energy_tolerance_ratio,
+        "tol_power": rules.power_tolerance_ratio,
+        "now": engine.now,
+        "stale_us": _micros(rules.never_stopped_after),
+        "window_us": _micros(rules.duplicate_window),
+    }
+    sql = _ROW_RULES.replace("{cond}", cond).replace("{half_unit}", _half_minor_unit_sql(engine))
+    for row in engine.rows(sql, params):
+        for flag, (kind, facts) in zip(row[_FLAGS:], _RULES, strict=True):
+            described = facts(row) if flag else None
             if described is not None:
                 yield _row(kind, row, described)
-    for row in engine.rows(_OUTLIERS.replace("{cond}", cond), {**base, **outlier}):
+    outlier = {**base, "min_n": rules.outlier_min_sessions, "k": MAD_CONSISTENCY, "z": rules.outlier_z}
+    for row in engine.rows(_OUTLIERS.replace("{cond}", cond), outlier):
         for described in _outlier_facts(row):
             yield _row(AnomalyKind.STATISTICAL_OUTLIER, row, described)
 
@@ -160,27 +140,27 @@ def _energy_facts(row: Candidate) -> dict[str, Any]:
 
 
 def _backwards_facts(row: Candidate) -> dict[str, Any]:
-    return {"meter_start_wh": _num(row[4]), "meter_stop_wh": _num(row[5])}
+    return {"meter_start_wh": _num(row[6]), "meter_stop_wh": _num(row[7])}
 
 
 def _power_facts(row: Candidate) -> dict[str, Any]:
-    return {"connector_max_kw": _num(row[4]), "power_kw": _num(row[5]), "measure": row[6]}
+    return {"connector_max_kw": _num(row[8]), "power_kw": _num(row[9]), "measure": row[10]}
 
 
 def _zero_facts(row: Candidate) -> dict[str, Any]:
-    return {"total_cost": _num(row[4]), "currency": row[5]}
+    return {"total_cost": _num(row[11]), "currency": row[12]}
 
 
 def _stopped_facts(row: Candidate) -> dict[str, Any]:
-    return {"start_date_time": row[3].isoformat(), "hours": f"{row[4]:.1f}"}
+    return {"start_date_time": row[3].isoformat(), "hours": f"{row[14]:.1f}"}
 
 
 def _duplicate_facts(row: Candidate) -> dict[str, Any]:
-    return {"other_session_id": row[4], "seconds_apart": f"{row[5]:.0f}", "kwh": _num(row[6])}
+    return {"other_session_id": row[15], "seconds_apart": f"{row[16]:.0f}", "kwh": _num(row[4])}
 
 
 def _capture_facts(row: Candidate) -> dict[str, Any] | None:
-    total, captured, currency = row[4], row[5], row[6]
+    total, currency, captured = row[11], row[12], row[13]
     if captured == invoice_line(Money(total, currency)).amount:
         return None
     return {"total_cost": _num(total), "captured_amount": _num(captured), "currency": currency}
@@ -195,6 +175,18 @@ def _outlier_facts(row: Candidate) -> list[dict[str, Any]]:
             found.append({"metric": label, "value": f"{value:.2f}", "median": f"{median:.2f}", "mad": f"{mad:.2f}",
                           "z": f"{z:.1f}"})  # fmt: skip
     return found
+
+
+_FLAGS = 17  # index of the first flag column of _ROW_RULES
+_RULES: tuple[tuple[AnomalyKind, Callable[[Candidate], dict[str, Any] | None]], ...] = (
+    (AnomalyKind.ENERGY_METER_MISMATCH, _energy_facts),
+    (AnomalyKind.METER_BACKWARDS, _backwards_facts),
+    (AnomalyKind.IMPOSSIBLE_POWER, _power_facts),
+    (AnomalyKind.CHARGED_ZERO_ENERGY, _zero_facts),
+    (AnomalyKind.NEVER_STOPPED, _stopped_facts),
+    (AnomalyKind.CAPTURE_MISMATCH, _capture_facts),
+    (AnomalyKind.DUPLICATE_SESSION, _duplicate_facts),
+)
 
 
 def _row(kind: AnomalyKind, row: Candidate, facts: dict[str, Any]) -> AnomalyRow:
@@ -225,7 +217,7 @@ def _half_minor_unit_sql(engine: AnalyticsEngine) -> str:
     cases = " ".join(
         f"WHEN '{check_currency(c)}' THEN {Decimal(5).scaleb(-minor_units(c) - 1)}" for c in sorted(currencies)
     )
-    return f"(CASE s.currency {cases} ELSE 0.0005 END)" if cases else "0.0005"
+    return f"(CASE currency {cases} ELSE 0.0005 END)" if cases else "0.0005"
 
 
 def _micros(span: timedelta) -> int:
