@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import email
+import io
 import time
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -13,6 +14,7 @@ from typing import Any
 
 import facturx
 from aiosmtpd.controller import Controller
+from pypdf import PdfReader
 
 from conftest import LiveServer, free_port, random_id
 from voltbill.domain.money import Money
@@ -132,6 +134,7 @@ async def test_post_paid_sessions_wait_for_the_monthly_statement(live_server: Li
     again = await asyncio.to_thread(run_monthly, db, period, clock=clock)
     (statement,) = live_server.api.get("/api/v1/invoices", params={"driver_id": driver}).json()["items"]
     assert (statement["kind"], statement["period"], len(statement["cdr_ids"])) == ("statement", period, 2)
+    assert {s["charge_point_id"] for s in statement["sessions"]} == {cp}
     assert first.issued == [statement["number"]] and again.issued == []
     cdrs = [live_server.api.get(f"/api/v1/cdrs/{c}").json() for c in statement["cdr_ids"]]
     rounded = sum(invoice_line(Money(Decimal(str(c["total_cost"]["incl_vat"])), "EUR")).amount for c in cdrs)
@@ -175,3 +178,24 @@ async def test_a_missed_settled_event_is_caught_up_by_the_server(
         worker.stop()
     (invoice,) = server.api.get("/api/v1/invoices", params={"driver_id": driver}).json()["items"]
     assert invoice["number"].endswith("-000001")
+
+
+async def test_an_ad_hoc_payment_gets_a_receipt_from_its_own_series(live_server: LiveServer, ocpp_client: Any) -> None:
+    live_server.app.state.invoicing_worker.stop()
+    cp, tag, driver = random_id("CP"), random_id("QR"), random_id("adhoc")
+    tariff_id = random_id("T")
+    live_server.put_tariff(tariff_id, TARIFF)
+    live_server.register_charger(cp, PASSWORD, tariff_id=tariff_id)
+    body = {"name": "Ad-hoc payer", "email": f"{driver}@example.org", "payment_method": "wallet", "locale": "de-DE"}
+    live_server.api.put(f"/api/v1/drivers/{driver}", json=body).raise_for_status()
+    live_server.api.put(f"/api/v1/drivers/{driver}/tokens/{tag}", json={"type": "AD_HOC_USER"}).raise_for_status()
+    live_server.api.post(
+        f"/api/v1/drivers/{driver}/wallet/top-ups",
+        json={"amount": "30.00", "currency": "EUR"},
+        headers={"Idempotency-Key": random_id("k")},
+    ).raise_for_status()
+    await charge(live_server, ocpp_client, cp, tag, datetime.now(UTC).replace(microsecond=0) - timedelta(hours=1), 3000)
+    (receipt,) = live_server.api.get("/api/v1/invoices", params={"driver_id": driver}).json()["items"]
+    assert receipt["kind"] == "receipt" and receipt["number"].startswith("VBR-")
+    pdf = live_server.api.get(f"/api/v1/invoices/{receipt['number']}.pdf").content
+    assert f"Quittung {receipt['number']}" in PdfReader(io.BytesIO(pdf)).pages[0].extract_text()  # driver's locale

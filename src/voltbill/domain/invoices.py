@@ -310,12 +310,15 @@ def monthly_statements(
     driver_id: str,
     period: str,
     time_zones: Mapping[str, str] | None = None,
+    charge_points: Mapping[str, str] | None = None,
 ) -> list[Invoice]:
-    """Draft statements for a post-paid driver's month: one per currency, sessions in start order."""
+    """Draft statements for a post-paid driver's month: one per currency, sessions in start order.
+    ``time_zones`` and ``charge_points`` map CDR ids to the station's zone and charge point id."""
     by_currency: dict[str, list[tuple[SessionSummary, tuple[InvoiceLine, ...], tuple[VatLine, ...]]]] = {}
     for cdr in cdrs:
-        tz = (time_zones or {}).get(str(cdr.get("id")))
-        part = session_part(cdr, time_zone=tz)
+        cdr_id = str(cdr.get("id"))
+        tz, cp = (time_zones or {}).get(cdr_id), (charge_points or {}).get(cdr_id)
+        part = session_part(cdr, time_zone=tz, charge_point_id=cp)
         by_currency.setdefault(check_currency(str(cdr.get("currency")), "$.currency"), []).append(part)
     return [
         _document("statement", operator_id, driver_id, currency, sorted(parts, key=lambda p: p[0].start), period)

@@ -109,7 +109,13 @@ def run_monthly(
             documents: list[IssuedInvoice] = []
             if rows:
                 documents = issue_monthly_statements(
-                    uow, driver_id, period, [dict(r.data) for r in rows], clock=clock, time_zones=zones
+                    uow,
+                    driver_id,
+                    period,
+                    [dict(r.data) for r in rows],
+                    clock=clock,
+                    time_zones=zones,
+                    charge_points={r.id: r.charge_point_id for r in rows},
                 )
         for doc in documents:
             assert doc.invoice.number is not None

@@ -210,7 +210,11 @@ def issue_session_invoice(uow: UnitOfWork, cdr_id: str, *, clock: Clock) -> Issu
     driver = registry.get_driver(uow, driver_id) if driver_id else None
     if driver is not None and driver.payment_method == "invoice":
         return None
-    ad_hoc = driver is None or (cdr.get("cdr_token") or {}).get("type") == "AD_HOC_USER"
+    token = None
+    if driver is not None and session.get("id_token"):
+        token = registry.get_token(uow, charge_point.operator_id, driver.id, str(session["id_token"]))
+    token_type = token.type if token is not None else (cdr.get("cdr_token") or {}).get("type")
+    ad_hoc = driver is None or token_type == "AD_HOC_USER"  # OCPI 2.2.1 TokenType: ad-hoc payment -> receipt
     draft = session_invoice(
         cdr,
         operator_id=charge_point.operator_id,
@@ -238,6 +242,7 @@ def issue_monthly_statements(
     *,
     clock: Clock,
     time_zones: Mapping[str, str] | None = None,
+    charge_points: Mapping[str, str] | None = None,
 ) -> list[IssuedInvoice]:
     """One statement per currency for a post-paid driver's month. Safe to rerun (keyed by driver, period,
     currency)."""
@@ -247,7 +252,12 @@ def issue_monthly_statements(
     if driver is None:
         raise NotFound(f"driver {driver_id} does not exist", code="driver_not_found")
     drafts = monthly_statements(
-        cdrs, operator_id=driver.operator_id, driver_id=driver_id, period=period, time_zones=time_zones
+        cdrs,
+        operator_id=driver.operator_id,
+        driver_id=driver_id,
+        period=period,
+        time_zones=time_zones,
+        charge_points=charge_points,
     )
     return [
         issue(
@@ -309,7 +319,6 @@ def void_invoice(uow: UnitOfWork, operator_id: str, number: str) -> Invoice:
         )
     row.status = "void"
     cancel_unsent(uow, row.id)
-    uow.session.execute(InvoiceCdrRow.__table__.delete().where(InvoiceCdrRow.invoice_id == row.id))
     uow.commit()
     return _invoice(row)
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from email.message import EmailMessage
 
 from sqlalchemy import func, select, update
 
@@ -120,8 +121,6 @@ class OutboxRun:
 
 def process_outbox(db: Database, clock: Clock, smtp_url: str | None, limit: int = 100) -> OutboxRun:
     """Send the e-mails that are due. Without ``VOLTBILL_SMTP_URL`` nothing is sent and everything stays queued."""
-    from voltbill.services.invoicing import invoice_pdf
-
     if not smtp_url:
         return OutboxRun(0, 0)
     target = smtp_target(smtp_url)
@@ -138,27 +137,10 @@ def process_outbox(db: Database, clock: Clock, smtp_url: str | None, limit: int 
         )
     sent = failed = 0
     for entry_id, operator_id, number in due:
-        pdf = invoice_pdf(db, operator_id, number, clock=clock)
         if not _claim(db, entry_id, now):
             continue  # another worker has it
-        with db.uow() as uow:
-            entry = uow.session.get(InvoiceOutboxRow, entry_id)
-            row = uow.session.get(InvoiceRow, entry.invoice_id) if entry else None
-            uow.session.expunge_all()
-        assert entry is not None and row is not None
-        labels = labels_for(babel_locale(row.locale))
-        seller = dict(row.parties)["seller"]
-        message = invoice_message(
-            sender=f"{seller['legal_name']} <{seller['email_from']}>",
-            to=entry.to_address,
-            subject=f"{labels[row.kind]} {number} – {seller['legal_name']}",
-            body=f"{labels[row.kind]} {number}\n\n{seller.get('footer') or seller['legal_name']}\n",
-            message_id=entry.message_id,
-            sent_at=clock.now(),
-            pdf=pdf,
-            filename=f"{number}.pdf",
-        )
         try:
+            message = _message(db, entry_id, operator_id, number, clock)
             send(target, message)
         except Exception as exc:
             failed += 1
@@ -173,6 +155,29 @@ def process_outbox(db: Database, clock: Clock, smtp_url: str | None, limit: int 
             uow.commit()
         sent += 1
     return OutboxRun(sent, failed)
+
+
+def _message(db: Database, entry_id: int, operator_id: str, number: str, clock: Clock) -> EmailMessage:
+    from voltbill.services.invoicing import invoice_pdf
+
+    pdf = invoice_pdf(db, operator_id, number, clock=clock)
+    with db.uow() as uow:
+        entry = uow.session.get(InvoiceOutboxRow, entry_id)
+        row = uow.session.get(InvoiceRow, entry.invoice_id) if entry else None
+        uow.session.expunge_all()
+    assert entry is not None and row is not None
+    labels = labels_for(babel_locale(row.locale))
+    seller = dict(row.parties)["seller"]
+    return invoice_message(
+        sender=f"{seller['legal_name']} <{seller['email_from']}>",
+        to=entry.to_address,
+        subject=f"{labels[row.kind]} {number} – {seller['legal_name']}",
+        body=f"{labels[row.kind]} {number}\n\n{seller.get('footer') or seller['legal_name']}\n",
+        message_id=entry.message_id,
+        sent_at=clock.now(),
+        pdf=pdf,
+        filename=f"{number}.pdf",
+    )
 
 
 def _record_failure(db: Database, entry_id: int, exc: Exception, now: datetime) -> None:
