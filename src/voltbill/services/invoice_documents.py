@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
 from voltbill.adapters.documents.branding import branding_from
@@ -24,6 +25,7 @@ from voltbill.domain.invoice_json import invoice_from_json
 from voltbill.services.invoicing import find_row, get_branding
 
 Progress = Callable[[int], None]
+STORE_BATCH = 50
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,7 +107,23 @@ def render_pending(
 
 
 def _store_all(db: Database, clock: Clock, results: Iterable[tuple[int, bytes]], progress: Progress | None) -> None:
-    for invoice_id, pdf in results:
-        store_pdf(db, invoice_id, pdf, clock=clock)
-        if progress is not None:
-            progress(1)
+    """Store rendered PDFs in batches of ``STORE_BATCH`` per transaction (a PDF already stored is kept)."""
+    batch: list[tuple[int, bytes]] = []
+    for result in results:
+        batch.append(result)
+        if len(batch) >= STORE_BATCH:
+            _store_batch(db, clock, batch, progress)
+            batch = []
+    if batch:
+        _store_batch(db, clock, batch, progress)
+
+
+def _store_batch(db: Database, clock: Clock, batch: list[tuple[int, bytes]], progress: Progress | None) -> None:
+    now = clock.now()
+    with db.uow() as uow:
+        dialect = postgresql if uow.is_postgres else sqlite
+        rows = [{"invoice_id": i, "pdf": pdf, "rendered_at": now} for i, pdf in batch]
+        uow.session.execute(dialect.insert(InvoiceDocumentRow).values(rows).on_conflict_do_nothing())
+        uow.commit()
+    if progress is not None:
+        progress(len(batch))
