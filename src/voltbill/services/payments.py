@@ -257,7 +257,7 @@ def handle_webhook(ctx: PaymentsContext, payload: bytes, signature: str | None) 
 def _payment_method(uow: UnitOfWork, driver_id: str | None) -> str | None:
     if driver_id is None:
         return None
-    driver = uow.session.get(Driver, driver_id)
+    driver = registry.get_driver(uow, driver_id)
     return None if driver is None else driver.payment_method
 
 
@@ -352,6 +352,7 @@ def on_cost_updated(ctx: PaymentsContext, event: Mapping[str, Any]) -> None:
 
 def on_session_priced(ctx: PaymentsContext, event: Mapping[str, Any]) -> None:
     """Settle the CDR, announce ``session.settled``, then collect card payments / top wallets up off the loop."""
+    ctx.stopping.discard(str(event["session_id"]))
     driver_id = event.get("driver_id")
     if not driver_id or event["total_cost"].get("excl_vat") is None:
         return  # an anonymous or unpriced session has nobody to bill
