@@ -13,6 +13,7 @@ Amounts keep full precision; only ``report`` rounds them, through ``domain.round
 
 from __future__ import annotations
 
+from bisect import bisect_left, bisect_right
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import ROUND_CEILING, Decimal
@@ -128,6 +129,9 @@ def price_session(tariff: Tariff, session: SessionToPrice, tz: ZoneInfo) -> Pric
     energy_before = _ZERO
     timed, counted = bool(plan.boundaries.times_of_day), bool(plan.boundaries.durations_s)
     flat_due = {"session": True, "reservation": True}
+    # Time-of-day cuts of the whole session at once; each period takes its share by bisection.
+    span_start = min(start, periods[0].start_date_time) if periods else start
+    wall_cuts = plan.boundaries.wall_clock_cuts(span_start, session.end_date_time, tz) if timed else []
     for i, period in enumerate(periods):
         period_start = period.start_date_time
         end = periods[i + 1].start_date_time if i + 1 < count else session.end_date_time
@@ -136,7 +140,8 @@ def price_session(tariff: Tariff, session: SessionToPrice, tz: ZoneInfo) -> Pric
         if not reservation:
             wall += end - period_start
         mode: Mode = ("expired" if expired else "reservation") if reservation else "session"
-        cuts = _cuts(plan, start, period_start, end, energy_before, energy, tz)
+        inside = wall_cuts[bisect_right(wall_cuts, period_start) : bisect_left(wall_cuts, end)] if wall_cuts else []
+        cuts = _cuts(plan, start, period_start, end, energy_before, energy, inside)
         if len(cuts) == 1:
             # Local time and elapsed seconds are only worked out when a restriction reads them.
             local = period_start.astimezone(tz) if timed else period_start
@@ -207,20 +212,20 @@ def _cuts(
     end: datetime,
     energy_before: Decimal,
     energy: Decimal,
-    tz: ZoneInfo,
+    wall_cuts: list[datetime],
 ) -> list[tuple[Decimal, datetime, Decimal]]:
     """Where the period is cut, in order: (fraction of the period, instant, kWh delivered before it).
 
-    A cut keeps the exact instant or kWh of the boundary that caused it, so the restriction sees the boundary
-    itself and not a value a rounding error away from it.
+    ``wall_cuts`` are the time-of-day cuts inside the period. A cut keeps the exact instant or kWh of the boundary
+    that caused it, so the restriction sees the boundary itself and not a value a rounding error away from it.
     """
     bounds = plan.boundaries
-    if not plan.has_boundaries:
+    if not wall_cuts and not bounds.durations_s and not bounds.energies_kwh:
         return [(_ZERO, start, energy_before)]
     duration_us = (end - start) // _MICROSECOND
     found: dict[Decimal, tuple[datetime | None, Decimal | None]] = {}
     if duration_us > 0:
-        instants = bounds.wall_clock_cuts(start, end, tz)
+        instants = list(wall_cuts)
         if bounds.durations_s:
             since_start = (start - session_start).total_seconds()
             for seconds in bounds.durations_s:
