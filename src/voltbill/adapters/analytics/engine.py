@@ -51,35 +51,38 @@ class Filters:
         return " AND ".join(parts), params
 
 
-# Local time through a small table of UTC offsets per time zone and 15-minute UTC bucket (IANA offsets change
-# on quarter hours at most), so ICU converts a few thousand instants instead of every session twice.
-_TZ_OFFSETS = """
-CREATE TABLE tz_offsets AS
-WITH zones AS (SELECT DISTINCT time_zone FROM raw_sessions),
-span AS (
-    SELECT epoch_us(min(start_date_time)) // 900000000 AS lo,
-           epoch_us(greatest(max(start_date_time), max(coalesce(end_date_time, $now)))) // 900000000 AS hi
-    FROM raw_sessions
-),
-buckets AS (SELECT b FROM span, range(span.lo, span.hi + 1) t(b))
-SELECT z.time_zone, buckets.b AS bucket,
-       timezone(z.time_zone, to_timestamp(buckets.b * 900)) - to_timestamp(buckets.b * 900)::TIMESTAMP AS utc_offset
-FROM zones z, buckets
+# Local time through a small table of UTC offsets per time zone and UTC day (at the day's start and the next
+# day's start), so ICU converts a few thousand instants instead of every session twice. Only on a day whose two
+# offsets differ (a DST change) is the session's instant converted exactly.
+_TZ_DAYS = """
+CREATE TABLE tz_days AS
+WITH used AS (
+    SELECT DISTINCT time_zone, epoch_us(t) // 86400000000 AS day FROM (
+        SELECT time_zone, start_date_time AS t FROM raw_sessions
+        UNION ALL SELECT time_zone, coalesce(end_date_time, $now) AS t FROM raw_sessions
+    )
+)
+SELECT time_zone, day,
+       timezone(time_zone, to_timestamp(day * 86400)) - to_timestamp(day * 86400)::TIMESTAMP AS utc_offset,
+       timezone(time_zone, to_timestamp((day + 1) * 86400)) - to_timestamp((day + 1) * 86400)::TIMESTAMP
+           AS next_offset
+FROM used
 """
 
 _DERIVED_SESSIONS = """
 CREATE TABLE sessions AS
 SELECT r.*,
-       r.start_date_time::TIMESTAMP + so.utc_offset AS start_local,
-       coalesce(r.end_date_time, $now)::TIMESTAMP + eo.utc_offset AS end_local,
+       CASE WHEN so.utc_offset = so.next_offset THEN r.start_date_time::TIMESTAMP + so.utc_offset
+            ELSE timezone(r.time_zone, r.start_date_time) END AS start_local,
+       CASE WHEN eo.utc_offset = eo.next_offset THEN coalesce(r.end_date_time, $now)::TIMESTAMP + eo.utc_offset
+            ELSE timezone(r.time_zone, coalesce(r.end_date_time, $now)) END AS end_local,
        greatest(epoch_us(coalesce(r.end_date_time, $now) - r.start_date_time), 0) AS connected_us,
        lag(r.session_id) OVER evse AS prev_session_id, lag(r.start_date_time) OVER evse AS prev_start,
        lag(r.driver_id) OVER evse AS prev_driver_id, lag(r.kwh) OVER evse AS prev_kwh
 FROM raw_sessions r
-LEFT JOIN tz_offsets so
-  ON so.time_zone = r.time_zone AND so.bucket = epoch_us(r.start_date_time) // 900000000
-LEFT JOIN tz_offsets eo
-  ON eo.time_zone = r.time_zone AND eo.bucket = epoch_us(coalesce(r.end_date_time, $now)) // 900000000
+LEFT JOIN tz_days so ON so.time_zone = r.time_zone AND so.day = epoch_us(r.start_date_time) // 86400000000
+LEFT JOIN tz_days eo
+  ON eo.time_zone = r.time_zone AND eo.day = epoch_us(coalesce(r.end_date_time, $now)) // 86400000000
 WINDOW evse AS (PARTITION BY r.evse_id ORDER BY r.start_date_time, r.session_id)
 """
 
@@ -137,7 +140,7 @@ class AnalyticsEngine:
         for name in SCHEMAS:
             if name != "sessions":
                 self.con.execute(f"CREATE TABLE {name} AS SELECT * FROM raw_{name}")
-        self.con.execute(_TZ_OFFSETS, {"now": self.now})
+        self.con.execute(_TZ_DAYS, {"now": self.now})
         self.con.execute(_DERIVED_SESSIONS, {"now": self.now})
         self.con.execute(_SESSION_HOURS)
         self.con.execute(_QUEUE_WAITS, {"now": self.now})

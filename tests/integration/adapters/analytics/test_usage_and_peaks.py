@@ -83,3 +83,11 @@ def test_daily_usage_counts_sessions_on_their_local_date(engine_for) -> None:
     assert [r.key for r in usage(engine, Filters(), by="hour")] == ["01:00"]
     assert usage(engine, Filters(start=datetime(2025, 4, 1)), by="day")[0].sessions == 1
     assert usage(engine, Filters(start=datetime(2025, 4, 1, tzinfo=UTC)), by="day") == []
+
+
+def test_local_time_follows_a_daylight_saving_change_within_the_day(engine_for) -> None:
+    # Berlin moves from +01:00 to +02:00 at 01:00 UTC on 30 March 2025.
+    before = clean_session("S-1", start=datetime(2025, 3, 30, 0, 30, tzinfo=UTC))
+    after = clean_session("S-2", start=datetime(2025, 3, 30, 2, 0, tzinfo=UTC), evse_id="CP-00001-1-1")
+    engine = engine_for(make_input(sessions=from_rows("sessions", [before, after])))
+    assert [r.key for r in usage(engine, Filters(), by="hour")] == ["01:00", "04:00"]
