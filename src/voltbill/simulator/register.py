@@ -13,6 +13,7 @@ from voltbill.domain.errors import VoltbillError
 from voltbill.simulator.config import ChargerSpec
 
 SIM_TARIFF_ID = "SIM-AC-DC"
+ATTEMPTS = 4
 # OCPI 2.2.1 mod_tariffs: 0.35 EUR/kWh billed per Wh, 0.10 EUR/min parking after charging, 19 % VAT.
 SIM_TARIFF: dict[str, Any] = {
     "currency": "EUR",
@@ -47,14 +48,21 @@ async def register(
     base = api_url.rstrip("/")
     headers = {"Authorization": f"Bearer {api_key}"}
     limit = asyncio.Semaphore(concurrency)
-    async with httpx.AsyncClient(base_url=base, headers=headers, timeout=30) as client:
+    async with httpx.AsyncClient(base_url=base, headers=headers, timeout=60) as client:
 
         async def put(path: str, body: dict[str, Any]) -> None:
             async with limit:
-                try:
-                    response = await client.put(path, json=body)
-                except httpx.HTTPError as exc:
-                    raise VoltbillError(f"cannot reach {base}{path}: {exc}", code="register_failed") from exc
+                for attempt in range(ATTEMPTS):  # PUT is idempotent: a busy server is simply asked again
+                    try:
+                        response = await client.put(path, json=body)
+                        break
+                    except httpx.HTTPError as exc:
+                        if attempt == ATTEMPTS - 1:
+                            problem = f"{type(exc).__name__} {exc}".strip()
+                            raise VoltbillError(
+                                f"cannot reach {base}{path}: {problem}", code="register_failed"
+                            ) from exc
+                        await asyncio.sleep(2**attempt)
             if response.status_code >= 400:
                 raise VoltbillError(
                     f"PUT {path} answered {response.status_code}: {response.text[:300]}", code="register_failed"
