@@ -19,12 +19,15 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+from sqlalchemy import select
+
 from voltbill.adapters.store.db import Database
 from voltbill.adapters.store.migrate import migrate
+from voltbill.adapters.store.tables.invoices import InvoiceRow
 from voltbill.domain.clock import FixedClock
 from voltbill.domain.invoices import session_invoice
 from voltbill.domain.rounding import cdr_amount
-from voltbill.services.invoice_documents import render_pending
+from voltbill.services.invoice_documents import RenderJob, render_pending
 from voltbill.services.invoicing import issue, set_branding
 
 MONTH_END = datetime(2026, 10, 31, 23, 0, tzinfo=UTC)
@@ -80,6 +83,7 @@ def main() -> None:
     parser.add_argument("--count", type=int, default=10_000)
     parser.add_argument("--processes", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--database-url", default=None, help="default: a fresh SQLite file")
+    parser.add_argument("--sample", type=int, default=100, help="invoices rendered again to measure CPU time")
     args = parser.parse_args()
     url = args.database_url or f"sqlite:///{tempfile.mkdtemp(prefix='voltbill-bench-')}/bench.db"
     migrate(url)
@@ -96,24 +100,38 @@ def main() -> None:
         )  # fmt: skip
     cdrs = [synthetic_cdr(n, rng) for n in range(args.count)]
 
-    started = time.perf_counter()
+    started, issued_cpu = time.perf_counter(), time.process_time()
     for n, cdr in enumerate(cdrs):
         draft = session_invoice(cdr, operator_id="bench", driver_id=f"driver-{n % 2500}", time_zone="Europe/Amsterdam")
         buyer = {"name": f"Driver {n % 2500}", "lines": ["Dorpsstraat 1", "1234 AB Ergens"], "country": "NL"}
         with db.uow() as uow:
             issue(uow, draft, source_key=cdr["id"], buyer=buyer, locale=("de" if n % 3 else "en"), clock=clock)
-    issued_s = time.perf_counter() - started
+    issued_s, issued_cpu = time.perf_counter() - started, time.process_time() - issued_cpu
 
     started = time.perf_counter()
     rendered = render_pending(db, clock, limit=args.count, processes=args.processes)
     render_s = time.perf_counter() - started
     total_s = issued_s + render_s
     dialect = db.engine.dialect.name
+    # CPU time per invoice on one core (time.process_time), so other load on the machine does not count.
+    with db.uow() as uow:
+        sample = [RenderJob.of(row, None, None) for row in uow.session.scalars(select(InvoiceRow).limit(args.sample))]
+    cpu = time.process_time()
+    for job in sample:
+        job.render()
+    render_cpu = (time.process_time() - cpu) / len(sample)
+    issue_cpu = issued_cpu / args.count
     db.dispose()
     print(f"database            {dialect}, {os.cpu_count()} cores, {args.processes} rendering processes")
     print(f"issued              {args.count} invoices in {issued_s:.1f} s ({args.count / issued_s:.0f}/s)")
     print(f"rendered            {rendered} PDFs + Factur-X in {render_s:.1f} s ({rendered / render_s:.1f}/s)")
     print(f"month-end run       {args.count / total_s:.1f} invoices/s end to end ({total_s:.1f} s)")
+    print(f"load average        {os.getloadavg()[0]:.1f} (other processes on the machine)")
+    cores = os.cpu_count() or 1
+    print(
+        f"CPU per invoice     issue {issue_cpu * 1000:.1f} ms + PDF/Factur-X {render_cpu * 1000:.1f} ms "
+        f"-> {cores / (issue_cpu + render_cpu):.0f} invoices/s on {cores} idle cores"
+    )
 
 
 if __name__ == "__main__":
