@@ -383,8 +383,11 @@ def subscribe(state: Any) -> None:
 
 
 class InvoicingWorker(threading.Thread):
-    """Background loop of the server: catch-up, PDF rendering, e-mail outbox. Holds the app state weakly and ends
-    when the app is gone or ``stop()`` is called."""
+    """Background loop of the server: catch-up, PDF rendering, e-mail outbox, every ``interval_s`` seconds. Holds
+    the app state weakly and ends when the app is gone or ``stop()`` is called; while rounds fail (database down)
+    it waits longer and longer, up to ``MAX_PAUSE_S``."""
+
+    MAX_PAUSE_S = 300.0
 
     def __init__(self, state: Any, interval_s: float = 5.0) -> None:
         super().__init__(name="voltbill-invoicing", daemon=True)
@@ -398,12 +401,16 @@ class InvoicingWorker(threading.Thread):
     def run(self) -> None:
         from voltbill.services.invoice_runs import run_once
 
-        while not self._stop_event.wait(self.interval_s):
+        failures = 0
+        while not self._stop_event.wait(min(self.interval_s * 2**failures, self.MAX_PAUSE_S)):
             state = self._state()
             if state is None:
                 return
             try:
                 run_once(state.db, state.clock, state.settings.smtp_url)
+                failures = 0
             except Exception:
-                log.exception("invoicing worker round failed; retrying in %.0f s", self.interval_s)
+                if failures == 0:
+                    log.exception("invoicing worker round failed; retrying with backoff")
+                failures = min(failures + 1, 10)
             del state
