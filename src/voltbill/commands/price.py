@@ -13,10 +13,11 @@ import typer
 
 from voltbill.cli import app, one_line_errors, stderr
 from voltbill.domain.errors import InvalidInput
+from voltbill.domain.pricing.ocpi_json import Reader
 from voltbill.domain.pricing.periods import read_session
 from voltbill.domain.pricing.pricer import price_session
 from voltbill.domain.pricing.report import build_cdr
-from voltbill.domain.tariffs import Tariff, parse_tariff, select_tariff, tariff_warnings
+from voltbill.domain.tariffs import Tariff, read_tariff, select_tariff
 
 
 @app.command()
@@ -67,14 +68,18 @@ def _refuse_constant(name: str) -> Any:
 
 
 def _parse_one(data: Any, path: str, source: Path) -> Tariff:
-    tariff = _within(source, parse_tariff, data if isinstance(data, Mapping) else _not_object(path))
-    for warning in tariff_warnings(data):
-        stderr.print(f"warning: {source}: {warning}", markup=False, highlight=False, soft_wrap=True)
+    """Parse one tariff of ``source`` whose JSON path is ``path``; warnings go to stderr."""
+    reader = Reader()
+    tariff = read_tariff(data, reader, path)
+    try:
+        reader.raise_errors()
+    except InvalidInput as exc:
+        raise InvalidInput(f"{exc.message} (in {source})", field=exc.field) from None
+    assert tariff is not None  # no errors means a tariff was built
+    for issue in reader.issues:
+        line = f"warning: {source}: {issue.path}: {issue.message}"
+        stderr.print(line, markup=False, highlight=False, soft_wrap=True)
     return tariff
-
-
-def _not_object(path: str) -> Any:
-    raise InvalidInput("a tariff must be a JSON object", field=path)
 
 
 def _within(source: Path, read: Any, data: Any) -> Any:
@@ -91,7 +96,7 @@ def _zone(name: str | None, tariffs: list[Any], cdr: Any) -> ZoneInfo:
         name, field = _location_zone(cdr, tariffs)
     try:
         return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError):
         raise InvalidInput(f"{name!r} is not an IANA time zone such as Europe/Amsterdam", field=field) from None
 
 
