@@ -130,7 +130,9 @@ def catch_up() -> None:
     issued = run_catch_up(db, clock, limit=100_000)
     rendered = render_pending(db, clock, limit=100_000, processes=os.cpu_count() or 1)
     sent = outbox.process_outbox(db, clock, get_settings().smtp_url, limit=100_000).sent
-    typer.echo(f"issued {issued}, rendered {rendered}, e-mailed {sent}")
+    with db.uow() as uow:
+        queue = ", ".join(f"{n} {status}" for status, n in sorted(outbox.outbox_counts(uow).items())) or "empty"
+    typer.echo(f"issued {issued}, rendered {rendered}, e-mailed {sent}; e-mail outbox: {queue}")
 
 
 @invoices_app.command("run-monthly")

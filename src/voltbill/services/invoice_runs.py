@@ -9,7 +9,6 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -141,8 +140,3 @@ def run_once(db: Database, clock: Clock, smtp_url: str | None) -> None:
     catch_up(db, clock)
     render_pending(db, clock, limit=100)
     process_outbox(db, clock, smtp_url)
-
-
-def period_of(moment: datetime, tz: ZoneInfo) -> str:
-    """The ``YYYY-MM`` a moment belongs to in ``tz`` (the default period of ``run-monthly``)."""
-    return moment.astimezone(tz).strftime("%Y-%m")

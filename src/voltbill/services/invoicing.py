@@ -35,7 +35,7 @@ from voltbill.domain.errors import Conflict, InvalidInput, NotFound
 from voltbill.domain.idempotency import idempotency_key
 from voltbill.domain.invoice_json import invoice_from_json, invoice_to_json
 from voltbill.domain.invoices import Invoice, credit_note_for, finalise, monthly_statements, session_invoice
-from voltbill.domain.numbering import format_number, series_for
+from voltbill.domain.numbering import format_number, parse_number, series_for
 
 log = logging.getLogger(__name__)
 
@@ -277,6 +277,7 @@ def issue_monthly_statements(
 
 
 def find_row(uow: UnitOfWork, operator_id: str, number: str, *, lock: bool = False) -> InvoiceRow:
+    parse_number(number)  # a malformed number is invalid input, not a missing invoice
     stmt = select(InvoiceRow).where(InvoiceRow.operator_id == operator_id, InvoiceRow.number == number)
     row = uow.session.scalars(stmt.with_for_update() if lock else stmt).first()
     if row is None:

@@ -73,6 +73,8 @@ async def test_invoices_are_listed_shown_and_served_as_pdf(app: FastAPI, api: ht
 
     missing = await api.get("/api/v1/invoices/VB-2026-999999")
     assert (missing.status_code, missing.json()["code"]) == (404, "invoice_not_found")
+    malformed = await api.get("/api/v1/invoices/12345")
+    assert (malformed.status_code, malformed.json()["field"]) == (422, "number")
 
 
 async def test_branding_is_set_over_rest_and_used_by_the_next_invoice(app: FastAPI, api: httpx.AsyncClient) -> None:
