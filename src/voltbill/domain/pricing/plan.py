@@ -28,6 +28,7 @@ class Plan:
     has_vat: bool
     merge_lines: bool  # components that differ only in step_size still make one line
     has_boundaries: bool
+    has_reservation: bool
 
     @classmethod
     def of(cls, tariff: Tariff) -> Plan:
@@ -66,7 +67,8 @@ class Plan:
         distinct = {(c.type, c.price, c.vat) for c in canonical}
         boundaries = Boundaries.of(tariff)
         merge = len(distinct) < len(canonical)
-        return cls(tariff, candidates, boundaries, tariff.has_vat(), merge, bool(boundaries))
+        reservations = bool(candidates["reservation"] or candidates["expired"])
+        return cls(tariff, candidates, boundaries, tariff.has_vat(), merge, bool(boundaries), reservations)
 
 
 _PLANS: dict[int, Plan] = {}

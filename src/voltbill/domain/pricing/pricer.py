@@ -108,11 +108,24 @@ class _Ledger:
         component = self.last.get(category)
         if component is None or component.step_size <= 0 or total <= 0:
             return
-        step = Decimal(component.step_size) / unit
+        step = _step(component.step_size, unit)
         steps = ((total - _STEP_TOLERANCE) / step).to_integral_value(rounding=ROUND_CEILING)
         extra = steps * step - total
         if extra > 0:
             self.add(category, component, extra)
+
+
+_STEPS: dict[tuple[int, Decimal], Decimal] = {}
+
+
+def _step(step_size: int, unit: Decimal) -> Decimal:
+    """``step_size`` (Wh or seconds) in the dimension's unit (kWh or hours), cached."""
+    step = _STEPS.get((step_size, unit))
+    if step is None:
+        if len(_STEPS) > 4096:
+            _STEPS.clear()
+        step = _STEPS[(step_size, unit)] = Decimal(step_size) / unit
+    return step
 
 
 def price_session(tariff: Tariff, session: SessionToPrice, tz: ZoneInfo) -> PricedSession:
@@ -124,7 +137,7 @@ def price_session(tariff: Tariff, session: SessionToPrice, tz: ZoneInfo) -> Pric
     count = len(periods)
     values = [_read(period) for period in periods]
     expired = count > 0 and all(v[4] for v in values)
-    totals = [_ZERO, _ZERO, _ZERO, _ZERO]
+    total_energy = total_charging = total_parking = total_reserved = _ZERO
     wall = timedelta(0)
     energy_before = _ZERO
     timed, counted = bool(plan.boundaries.times_of_day), bool(plan.boundaries.durations_s)
@@ -135,8 +148,16 @@ def price_session(tariff: Tariff, session: SessionToPrice, tz: ZoneInfo) -> Pric
     for i, period in enumerate(periods):
         period_start = period.start_date_time
         end = periods[i + 1].start_date_time if i + 1 < count else session.end_date_time
-        energy, charging, parking, reserved, reservation, *caps = values[i]
-        totals = [totals[0] + energy, totals[1] + charging, totals[2] + parking, totals[3] + reserved]
+        value = values[i]
+        energy, charging, parking, reserved, reservation = value[:5]
+        caps = value[5:]
+        total_energy += energy
+        if charging:
+            total_charging += charging
+        if parking:
+            total_parking += parking
+        if reserved:
+            total_reserved += reserved
         if not reservation:
             wall += end - period_start
         mode: Mode = ("expired" if expired else "reservation") if reservation else "session"
@@ -162,11 +183,12 @@ def price_session(tariff: Tariff, session: SessionToPrice, tz: ZoneInfo) -> Pric
     if not periods:
         moment = Moment(start.astimezone(tz), _ZERO, _ZERO)
         _price_piece(plan, ledger, "session", moment, _ZERO, _ZERO, _ZERO, _ZERO, flat_due)
+    totals = [total_energy, total_charging, total_parking, total_reserved]
     return _settle(plan, ledger, totals, Decimal(wall // _MICROSECOND) / _HOUR_US)
 
 
 def _moment(
-    instant: datetime, start: datetime, energy: Decimal, caps: list[Any], tz: ZoneInfo | None, counted: bool
+    instant: datetime, start: datetime, energy: Decimal, caps: tuple[Any, ...], tz: ZoneInfo | None, counted: bool
 ) -> Moment:
     # Local time and elapsed seconds are only worked out when a restriction reads them.
     local = instant.astimezone(tz) if tz is not None else instant
@@ -323,7 +345,6 @@ def _settle(plan: Plan, ledger: _Ledger, totals: list[Decimal], wall_hours: Deci
     lines_total = Price(lines_excl, lines_incl)
     total = _limit(plan.tariff, lines_total)
     reported_time = charging + parking
-    has_reservation = bool(plan.candidates["reservation"] or plan.candidates["expired"])
     return PricedSession(
         currency=plan.tariff.currency,
         total_cost=total,
@@ -334,7 +355,7 @@ def _settle(plan: Plan, ledger: _Ledger, totals: list[Decimal], wall_hours: Deci
         total_time_cost=Price(excl["TIME"], incl["TIME"]),
         total_parking_time=parking,
         total_parking_cost=Price(excl["PARKING_TIME"], incl["PARKING_TIME"]),
-        total_reservation_cost=_reservation_cost(excl, incl) if has_reservation else None,
+        total_reservation_cost=_reservation_cost(excl, incl) if plan.has_reservation else None,
         lines=tuple(lines),
         limit_adjustment=None if total is lines_total else _difference(total, lines_total),
     )
