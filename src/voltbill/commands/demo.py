@@ -7,6 +7,7 @@ process and the live chargers are ``voltbill simulate`` against it. Safe to reru
 from __future__ import annotations
 
 import asyncio
+import logging
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -54,6 +55,10 @@ def seed(settings: Settings, size: str, *, quiet: bool = False) -> dict[str, Any
     # The seeding app's background workers would render PDFs and retry payments with the seeding clock while
     # the history is written; the server's own workers do that afterwards.
     _stop_workers(state)
+    # Replayed failures (one demo card declines every charge) are part of the story, not news for the console.
+    noisy = logging.getLogger("voltbill")
+    level = noisy.level
+    noisy.setLevel(logging.ERROR)
     try:
         seed_registry(state, size, clock)  # type: ignore[arg-type]
         result: dict[str, Any] = {"sessions": 0, "statements": 0, "history": "already there"}
@@ -75,6 +80,7 @@ def seed(settings: Settings, size: str, *, quiet: bool = False) -> dict[str, Any
         result["drivers"] = len(catalog.drivers(size))  # type: ignore[arg-type]
         return result
     finally:
+        noisy.setLevel(level)
         state.db.dispose()
 
 

@@ -93,11 +93,6 @@ def _one(
     cp = session.charger
     v201 = cp.protocol == "ocpp2.0.1"
     clock.at = session.start
-    with db.uow() as uow:  # a charger asks first (1.6 Authorize / 2.0.1 Authorize) and starts only if accepted
-        auth = charging.authorize(uow, ctx, session.driver.token_uid, charge_point_id=cp.id)
-    if auth.status != "Accepted":
-        stats.refused += 1
-        return
     with db.uow() as uow:
         started = charging.start_session(
             uow,
@@ -117,6 +112,16 @@ def _one(
         )
     if started.replayed:
         stats.replayed += 1
+        return
+    if started.authorization is not None and started.authorization.status != "Accepted":
+        # A refused start is ended by the charger at once (OCPP 1.6 StopTransactionOnInvalidId, reason DeAuthorized).
+        stats.refused += 1
+        with db.uow() as uow:
+            charging.stop_session(
+                uow,
+                ctx,
+                charging.StopSession(cp.id, started.transaction_id, session.start, register_start, "DeAuthorized"),
+            )
         return
     stats.started += 1
     parked = session.end > session.charge_end
