@@ -40,45 +40,37 @@ class AnomalyRow:
 
 _COMMON = "s.session_id, s.charge_point_id, s.location_id, s.start_date_time"
 
-# Every per-session rule in one scan: candidate columns, then one flag per rule. A capture may be the exact CDR
-# total or that total at the currency's minor unit, at most half a minor unit away ({half_unit}: a CASE over the
-# currencies present); Python confirms with invoice_line. The previous session on the same EVSE (``prev_*``) is
-# computed by the engine over all sessions.
-_ROW_RULES = """
-WITH b AS (
-    SELECT s.session_id, s.charge_point_id, s.location_id, s.start_date_time, s.end_date_time, s.kwh,
-           s.meter_start_wh, s.meter_stop_wh, (s.meter_stop_wh - s.meter_start_wh) * 0.001 AS metered_kwh,
-           s.connector_max_kw, s.max_power_kw,
-           CASE WHEN coalesce(s.charging_seconds, 0) > 0 THEN s.kwh::DOUBLE * 3600 / s.charging_seconds
-                WHEN s.connected_us > 0 THEN s.kwh::DOUBLE * 3.6e9 / s.connected_us END AS avg_kw,
-           coalesce(s.total_cost_incl_vat, s.total_cost_excl_vat) AS total_cost, s.currency, s.captured_amount,
-           s.driver_id, s.prev_session_id, s.prev_start, s.prev_driver_id, s.prev_kwh
-    FROM sessions s WHERE {cond}
-), c AS (
-    SELECT session_id, charge_point_id, location_id, start_date_time,
-           kwh, metered_kwh, meter_start_wh, meter_stop_wh,
-           connector_max_kw,
-           CASE WHEN coalesce(max_power_kw, 0) >= coalesce(avg_kw, 0) THEN max_power_kw ELSE avg_kw END AS power_kw,
-           CASE WHEN coalesce(max_power_kw, 0) >= coalesce(avg_kw, 0) THEN 'peak' ELSE 'average' END AS measure,
-           total_cost, currency, captured_amount,
-           (epoch_us($now) - epoch_us(start_date_time)) / 3.6e9 AS hours_open,
-           prev_session_id, (epoch_us(start_date_time) - epoch_us(prev_start)) / 1e6 AS seconds_apart,
-           coalesce(meter_stop_wh >= meter_start_wh
-                    AND abs(kwh - metered_kwh) > greatest($tol_kwh, $tol_ratio * metered_kwh), false) AS f_energy,
-           coalesce(meter_stop_wh < meter_start_wh, false) AS f_back,
-           coalesce(greatest(coalesce(max_power_kw, 0), coalesce(avg_kw, 0)) > connector_max_kw * (1 + $tol_power),
-                    false) AS f_power,
-           coalesce(kwh = 0 AND total_cost > 0, false) AS f_zero,
-           coalesce(end_date_time IS NULL AND epoch_us(start_date_time) < epoch_us($now) - $stale_us, false)
-               AS f_stopped,
-           coalesce(captured_amount <> total_cost AND abs(captured_amount - total_cost) >= {half_unit}, false)
-               AS f_capture,
-           coalesce(prev_session_id IS NOT NULL AND driver_id IS NOT DISTINCT FROM prev_driver_id
-                    AND epoch_us(start_date_time) - epoch_us(prev_start) <= $window_us
-                    AND abs(kwh - prev_kwh) <= greatest($tol_kwh, $tol_ratio * kwh), false) AS f_dup
-    FROM b
+# Every per-session rule in one scan: sessions matching any rule's condition, then the columns the reasons need
+# and one flag per rule (in ``_RULES`` order). A capture may be the exact CDR total or that total at the
+# currency's minor unit, at most half a minor unit away ({half_unit}: a CASE over the currencies present); Python
+# confirms with invoice_line. The previous session on the same EVSE (``prev_*``) is computed by the engine.
+_TOTAL = "coalesce(s.total_cost_incl_vat, s.total_cost_excl_vat)"
+_METERED = "((s.meter_stop_wh - s.meter_start_wh) * 0.001)"
+_AVG_KW = (
+    "(CASE WHEN coalesce(s.charging_seconds, 0) > 0 THEN s.kwh::DOUBLE * 3600 / s.charging_seconds"
+    " WHEN s.connected_us > 0 THEN s.kwh::DOUBLE * 3.6e9 / s.connected_us END)"
 )
-SELECT * FROM c WHERE f_energy OR f_back OR f_power OR f_zero OR f_stopped OR f_capture OR f_dup
+_PEAK_IS_MAX = f"coalesce(s.max_power_kw, 0) >= coalesce({_AVG_KW}, 0)"
+_CONDITIONS = (
+    f"s.meter_stop_wh >= s.meter_start_wh AND abs(s.kwh - {_METERED}) > greatest($tol_kwh, $tol_ratio * {_METERED})",
+    "s.meter_stop_wh < s.meter_start_wh",
+    f"greatest(coalesce(s.max_power_kw, 0), coalesce({_AVG_KW}, 0)) > s.connector_max_kw * (1 + $tol_power)",
+    f"s.kwh = 0 AND {_TOTAL} > 0",
+    "s.end_date_time IS NULL AND epoch_us(s.start_date_time) < epoch_us($now) - $stale_us",
+    f"s.captured_amount <> {_TOTAL} AND abs(s.captured_amount - {_TOTAL}) >= {{half_unit}}",
+    "s.prev_session_id IS NOT NULL AND s.driver_id IS NOT DISTINCT FROM s.prev_driver_id"
+    " AND epoch_us(s.start_date_time) - epoch_us(s.prev_start) <= $window_us"
+    " AND abs(s.kwh - s.prev_kwh) <= greatest($tol_kwh, $tol_ratio * s.kwh)",
+)
+_ROW_RULES = f"""
+WITH hit AS (SELECT * FROM sessions s WHERE {{cond}} AND ({" OR ".join(f"({c})" for c in _CONDITIONS)}))
+SELECT {_COMMON}, s.kwh, {_METERED}, s.meter_start_wh, s.meter_stop_wh, s.connector_max_kw,
+       CASE WHEN {_PEAK_IS_MAX} THEN s.max_power_kw ELSE {_AVG_KW} END,
+       CASE WHEN {_PEAK_IS_MAX} THEN 'peak' ELSE 'average' END,
+       {_TOTAL}, s.currency, s.captured_amount, (epoch_us($now) - epoch_us(s.start_date_time)) / 3.6e9,
+       s.prev_session_id, (epoch_us(s.start_date_time) - epoch_us(s.prev_start)) / 1e6,
+       {", ".join(f"coalesce({c}, false)" for c in _CONDITIONS)}
+FROM hit s
 """
 
 # Both metrics in one pass: per-station median and MAD, then the sessions beyond z x MAD / 0.6745 of either.
