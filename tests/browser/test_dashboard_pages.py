@@ -133,6 +133,8 @@ def test_a_driver_sees_their_sessions_and_invoices_but_not_another_drivers_invoi
     browsing.screenshot("driver invoice")
     browsing.assert_no_errors()
 
-    assert browsing.page.request.get(f"{seeded_server.base_url}/driver/invoices/{theirs[0]}").status == 404
+    browsing.open(f"/driver/invoices/{theirs[0]}", status=404)
+    expect(browsing.page.get_by_role("heading", level=1)).to_have_text("Not found")
+    browsing.screenshot("driver other invoice")
     assert browsing.page.request.get(f"{seeded_server.base_url}/driver/invoices/{theirs[0]}/pdf").status == 404
     assert browsing.page.request.get(f"{seeded_server.base_url}/dashboard/invoices").status == 403
