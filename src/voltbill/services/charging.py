@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import Integer, String, bindparam, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
@@ -157,7 +157,7 @@ def _insert_ignoring_duplicates(uow: UnitOfWork, table: Any, rows: list[dict[str
     if not rows:
         return
     dialect = postgresql if uow.is_postgres else sqlite
-    uow.session.execute(dialect.insert(table).on_conflict_do_nothing(), rows)
+    uow.session.execute(dialect.insert(table.__table__).on_conflict_do_nothing(), rows)
 
 
 def _flag(row: SessionRow, flag: str) -> None:
@@ -220,25 +220,27 @@ def _record_state(
         current.status, current.error_code, current.timestamp = status, error_code, timestamp
 
 
+def _sample_row(session_id: str, cp_id: str, transaction_id: str, at: datetime, s: Sample) -> dict[str, Any]:
+    return {
+        "session_id": session_id,
+        "charge_point_id": cp_id,
+        "transaction_id": transaction_id,
+        "timestamp": at,
+        "measurand": s.measurand,
+        "phase": s.phase,
+        "value": format(s.value, "f"),
+        "unit": s.unit,
+        "context": s.context,
+    }
+
+
 def _sample_rows(row: SessionRow, samples: Sequence[Sample], now: datetime, tolerance_s: int) -> list[dict[str, Any]]:
     rows = []
     for s in samples:
         at, clamped = clamp_future(s.timestamp, now, tolerance_s)
         if clamped:
             _flag(row, "clock_skew_clamped")
-        rows.append(
-            {
-                "session_id": row.id,
-                "charge_point_id": row.charge_point_id,
-                "transaction_id": row.transaction_id,
-                "timestamp": at,
-                "measurand": s.measurand,
-                "phase": s.phase,
-                "value": format(s.value, "f"),
-                "unit": s.unit,
-                "context": s.context,
-            }
-        )
+        rows.append(_sample_row(row.id, row.charge_point_id, row.transaction_id, at, s))
     return rows
 
 
@@ -338,43 +340,84 @@ def start_session(uow: UnitOfWork, ctx: ChargingContext, cmd: StartSession) -> S
 def record_transaction_updates(uow: UnitOfWork, ctx: ChargingContext, updates: Sequence[TransactionUpdate]) -> int:
     """Store meter values and charging states of many transactions in one commit (the write-behind batch).
 
-    Updates for unknown transactions are ignored (counted out); a 1.6 MeterValues without transactionId is
-    attached to the connector's active session, if any. Returns how many updates matched a session.
+    Set-based on purpose (one SELECT, one multi-row INSERT, one executemany UPDATE per batch): this is the hot
+    path of the gateway. Updates for unknown transactions are ignored; a 1.6 MeterValues without transactionId
+    goes to the connector's active session, if any. Returns how many updates matched a session.
     """
     now = ctx.clock.now()
-    matched = 0
+    found = _sessions_for_updates(uow, updates)
     rows: list[dict[str, Any]] = []
+    changes: dict[str, dict[str, Any]] = {}
+    clamped: set[str] = set()
+    matched = 0
     for upd in updates:
-        session = _session_for_update(uow, upd)
+        key = (upd.charge_point_id, upd.transaction_id, None if upd.transaction_id else upd.connector_id)
+        session = found.get(key)
         if session is None:
             continue
         matched += 1
-        rows.extend(_sample_rows(session, upd.samples, now, ctx.skew_tolerance_s))
-        if session.meter_start_wh is None:
-            session.meter_start_wh = first_energy_wh(upd.samples)
-        session.last_seen_at = now
+        for sample in upd.samples:
+            at, was_clamped = clamp_future(sample.timestamp, now, ctx.skew_tolerance_s)
+            if was_clamped:
+                clamped.add(session.id)
+            rows.append(_sample_row(session.id, session.charge_point_id, session.transaction_id, at, sample))
+        change = changes.setdefault(session.id, {"sid": session.id, "seq": None, "start_wh": None})
         if upd.seq_no is not None:
-            session.last_seq_no = max(upd.seq_no, session.last_seq_no or 0)
+            change["seq"] = max(upd.seq_no, change["seq"] or 0)
+        if change["start_wh"] is None and (first := first_energy_wh(upd.samples)) is not None:
+            change["start_wh"] = format(first, "f")
         if upd.charging_state:
             at, _ = clamp_future(upd.state_at or now, now, ctx.skew_tolerance_s)
             _record_state(uow, session.charge_point_id, session.evse_id, session.connector_id, upd.charging_state, at)
     _insert_ignoring_duplicates(uow, MeterValueRow, rows)
+    if changes:
+        table = SessionRow.__table__
+        uow.session.execute(
+            update(table)
+            .where(table.c.id == bindparam("sid"))
+            .values(
+                last_seen_at=now,
+                last_seq_no=func.coalesce(bindparam("seq", type_=Integer), table.c.last_seq_no),
+                meter_start_wh=func.coalesce(table.c.meter_start_wh, bindparam("start_wh", type_=String)),
+            ),
+            list(changes.values()),
+        )
+    for session_id in clamped:
+        row = uow.session.get(SessionRow, session_id)
+        if row is not None:
+            _flag(row, "clock_skew_clamped")
     uow.commit()
     return matched
 
 
-def _session_for_update(uow: UnitOfWork, upd: TransactionUpdate) -> SessionRow | None:
-    if upd.transaction_id is not None:
-        return _find_session(uow, upd.charge_point_id, upd.transaction_id)
-    if upd.connector_id is None:
-        return None
-    return uow.session.scalars(
-        select(SessionRow).where(
-            SessionRow.charge_point_id == upd.charge_point_id,
-            SessionRow.connector_id == upd.connector_id,
-            SessionRow.status == "active",
+def _sessions_for_updates(uow: UnitOfWork, updates: Sequence[TransactionUpdate]) -> dict[tuple[Any, ...], Any]:
+    """Sessions of a batch in one query, keyed ``(cp, transaction_id, None)`` or, for connector-level 1.6
+    samples, ``(cp, None, connector_id)`` (the connector's active session)."""
+    charge_points = {u.charge_point_id for u in updates}
+    transactions = {u.transaction_id for u in updates if u.transaction_id is not None}
+    if not charge_points:
+        return {}
+    table = SessionRow.__table__
+    result = uow.session.execute(
+        select(
+            table.c.id,
+            table.c.charge_point_id,
+            table.c.transaction_id,
+            table.c.evse_id,
+            table.c.connector_id,
+            table.c.status,
+        ).where(
+            table.c.charge_point_id.in_(charge_points),
+            or_(table.c.transaction_id.in_(transactions), table.c.status == "active"),
         )
-    ).first()
+    )
+    found: dict[tuple[Any, ...], Any] = {}
+    for row in result:
+        if row.transaction_id in transactions:
+            found[(row.charge_point_id, row.transaction_id, None)] = row
+        if row.status == "active":
+            found.setdefault((row.charge_point_id, None, row.connector_id), row)
+    return found
 
 
 def attach_id_token(

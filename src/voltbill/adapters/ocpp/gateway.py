@@ -27,6 +27,7 @@ log = logging.getLogger("voltbill.ocpp")
 
 _BATCH_MAX = 2000
 _TOUCH_EVERY_S = 30.0
+_AUTH_CONCURRENCY = 4
 
 
 class UpdateBatcher:
@@ -89,6 +90,9 @@ class OcppGateway:
         self._last_seen: dict[str, datetime] = {}
         self._tasks: list[asyncio.Task[None]] = []
         self._batcher: UpdateBatcher | None = None
+        # argon2 checks are CPU- and memory-heavy: a reconnect storm must not take every worker thread and
+        # database connection (the check holds one), so only a few run at once.
+        self.auth_slots = asyncio.Semaphore(_AUTH_CONCURRENCY)
 
     def _in_uow(self, use_case: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         with self.db.uow() as uow:

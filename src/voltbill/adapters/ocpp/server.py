@@ -60,7 +60,8 @@ async def _authenticated(gateway: OcppGateway, websocket: WebSocket, charge_poin
     def check(uow: Any, _ctx: Any) -> bool:
         return verify_charger_password(uow, charge_point_id, password)
 
-    return bool(await gateway.run(check))
+    async with gateway.auth_slots:
+        return bool(await gateway.run(check))
 
 
 async def ocpp_endpoint(websocket: WebSocket, charge_point_id: str) -> None:
