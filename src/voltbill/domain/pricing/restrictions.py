@@ -44,9 +44,9 @@ def holds(r: TariffRestrictions, at: Moment) -> bool:
 def compile_restrictions(r: TariffRestrictions) -> Check:
     """One function that checks only the restrictions ``r`` sets (the pricer calls it for every piece)."""
     checks: list[Check] = []
-    if r.start_time is not None or r.end_time is not None:
-        start, end = r.start_time, r.end_time
-        checks.append(lambda at: _in_time_window(start, end, at.local.time()))
+    window = _time_window_check(r.start_time, r.end_time)
+    if window is not None:
+        checks.append(window)
     if r.start_date is not None:
         first = r.start_date
         checks.append(lambda at: at.local.date() >= first)
@@ -89,20 +89,22 @@ def compile_restrictions(r: TariffRestrictions) -> Check:
     return lambda at: all(check(at) for check in checks)
 
 
-def _in_time_window(start: time | None, end: time | None, now: time) -> bool:
+def _time_window_check(start: time | None, end: time | None) -> Check | None:
     # mod_tariffs, TariffRestrictions.end_time: "If end_time < start_time then the period wraps around to the next
     # day. To stop at end of the day use: 00:00."
     if end == _MIDNIGHT:
         end = None
     if start is not None and end is not None:
         if start < end:
-            return start <= now < end
+            return lambda at: start <= at.local.time() < end
         if start > end:
-            return now >= start or now < end
-        return True
+            return lambda at: (now := at.local.time()) >= start or now < end
+        return None  # start_time equal to end_time: the whole day
     if start is not None:
-        return now >= start
-    return end is None or now < end
+        return lambda at: at.local.time() >= start
+    if end is not None:
+        return lambda at: at.local.time() < end
+    return None
 
 
 def _at_least(value: Decimal | None, fallback: Decimal | None, limit: Decimal) -> bool:
