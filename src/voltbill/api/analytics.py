@@ -8,7 +8,6 @@ time) and ``location``.
 
 from __future__ import annotations
 
-import threading
 from dataclasses import asdict
 from datetime import date, datetime
 from decimal import Decimal
@@ -24,7 +23,6 @@ from voltbill.domain.tariffs import parse_tariff
 from voltbill.services import analytics as svc
 
 router = APIRouter(prefix="/api/v1/analytics", tags=["analytics"])
-_cache_lock = threading.Lock()
 
 From = Annotated[str | None, Query(alias="from", description="Sessions starting at or after (ISO date/datetime).")]
 To = Annotated[str | None, Query(alias="to", description="Sessions starting before (exclusive).")]
@@ -32,12 +30,7 @@ LocationQ = Annotated[str | None, Query(alias="location", description="Only this
 
 
 def _engine(request: Request, db: DbDep, caller: OperatorDep, clock: ClockDep) -> AnalyticsEngine:
-    with _cache_lock:
-        cache = getattr(request.app.state, "analytics_cache", None)
-        if cache is None:
-            cache = request.app.state.analytics_cache = svc.EngineCache()
-    engine: AnalyticsEngine = cache.get(db, caller.operator_id, clock)
-    return engine
+    return svc.shared_engine(request.app.state, db, caller.operator_id, clock)
 
 
 def _filters(start: str | None, end: str | None, location: str | None) -> svc.Filters:

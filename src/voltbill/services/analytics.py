@@ -16,6 +16,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
@@ -42,6 +43,7 @@ from voltbill.domain.tariffs import Tariff
 from voltbill.services.invoicing import credit_invoice
 
 __all__ = [
+    "AnalyticsEngine",
     "AnomalyReview",
     "AnomalyRow",
     "AreaDemand",
@@ -65,6 +67,7 @@ __all__ = [
     "open_parquet",
     "peak_hours",
     "revenue",
+    "shared_engine",
     "tariff_whatif",
     "usage",
 ]
@@ -109,6 +112,19 @@ class EngineCache:
                 engine = open_engine(uow, operator_id, clock)
             self._engines[operator_id] = (self._monotonic(), engine)
             return engine
+
+
+_state_lock = threading.Lock()
+
+
+def shared_engine(state: Any, db: Database, operator_id: str, clock: Clock) -> AnalyticsEngine:
+    """The application's engine for ``operator_id`` from one ``EngineCache`` kept on ``state`` (``app.state``),
+    so the REST API and the dashboard load the data once between them."""
+    with _state_lock:
+        cache = getattr(state, "analytics_cache", None)
+        if cache is None:
+            cache = state.analytics_cache = EngineCache()
+    return cache.get(db, operator_id, clock)
 
 
 # ---- anomalies --------------------------------------------------------------------------------------------------
