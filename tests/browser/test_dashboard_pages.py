@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import re
+from datetime import UTC, datetime
 
 import httpx
 import pytest
 from browsing import API_KEY, Browsing, SeededServer
 from playwright.sync_api import expect
+from websockets.sync.client import connect
+from websockets.typing import Subprotocol
 
 from voltbill.adapters.store.db import Database
 from voltbill.demo import catalog
+from voltbill.demo.seed import charger_password
 from voltbill.services import invoicing
 
 pytestmark = pytest.mark.browser
@@ -138,3 +143,31 @@ def test_a_driver_sees_their_sessions_and_invoices_but_not_another_drivers_invoi
     browsing.screenshot("driver other invoice")
     assert browsing.page.request.get(f"{seeded_server.base_url}/driver/invoices/{theirs[0]}/pdf").status == 404
     assert browsing.page.request.get(f"{seeded_server.base_url}/dashboard/invoices").status == 403
+
+
+def test_the_station_board_shows_a_charger_fault_without_a_reload(
+    browsing: Browsing, seeded_server: SeededServer
+) -> None:
+    charger = catalog.chargers("small")[0]
+    assert charger.protocol == "ocpp1.6"
+    browsing.login(catalog.ADMIN_EMAIL)
+    browsing.open("/dashboard/stations")
+    row = browsing.page.get_by_role("row").filter(has_text=charger.id)
+    expect(row).not_to_contain_text("Faulted")
+    credentials = base64.b64encode(f"{charger.id}:{charger_password(charger.id)}".encode()).decode()
+    ws_url = seeded_server.base_url.replace("http://", "ws://") + f"/ocpp/{charger.id}"
+    with connect(
+        ws_url, subprotocols=[Subprotocol("ocpp1.6")], additional_headers={"Authorization": f"Basic {credentials}"}
+    ) as ws:
+        ws.send(
+            json.dumps([2, "boot-1", "BootNotification", {"chargePointVendor": "Wallbe", "chargePointModel": "Pro"}])
+        )
+        assert json.loads(ws.recv(timeout=10))[0] == 3
+        status = {"connectorId": 1, "errorCode": "GroundFailure", "status": "Faulted",
+                  "timestamp": datetime.now(UTC).isoformat().replace("+00:00", "Z")}  # fmt: skip
+        ws.send(json.dumps([2, "status-1", "StatusNotification", status]))
+        assert json.loads(ws.recv(timeout=10))[0] == 3
+        expect(row).to_contain_text("Faulted", timeout=15_000)  # live.js swaps the board in every 5 s
+        expect(row).to_contain_text("online")
+    browsing.screenshot("stations live fault")
+    browsing.assert_no_errors()

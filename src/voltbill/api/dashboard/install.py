@@ -12,10 +12,10 @@ from fastapi.staticfiles import StaticFiles
 from voltbill.api.dashboard import analytics_pages, driver_pages, invoice_pages, operator_pages, tariff_pages
 from voltbill.api.dashboard.templating import STATIC_DIR, STATIC_PREFIX, templates
 from voltbill.api.errors import Forbidden
-from voltbill.domain.errors import NotFound, VoltbillError
+from voltbill.domain.errors import InvalidInput, NotFound, VoltbillError
 
 PAGE_PREFIXES = ("/dashboard", "/driver")
-PAGE_ERRORS = {NotFound: (404, "Not found"), Forbidden: (403, "Not allowed")}
+PAGE_ERRORS = {NotFound: (404, "Not found"), Forbidden: (403, "Not allowed"), InvalidInput: (400, "Check the address")}
 
 
 def install_dashboard(app: FastAPI) -> None:
