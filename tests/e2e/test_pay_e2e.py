@@ -10,13 +10,17 @@ from __future__ import annotations
 import asyncio
 import re
 import time
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 import httpx
+import pytest
+import stripe
 
 from conftest import LiveServer, random_id
+from localstripe_server import running_localstripe
 from voltbill.adapters.payments.sandbox import tokenize_card
 from voltbill.domain.money import Money
 from voltbill.domain.rounding import invoice_line
@@ -238,4 +242,37 @@ async def test_a_wallet_that_runs_dry_stops_the_session_remotely(
         await charger.ok("StopTransaction", stop)
     wallet = server.api.get(f"/api/v1/drivers/{driver}/wallet").json()
     assert Decimal(wallet["balance"]) == 0  # the shortfall went to the driver's debt, never below zero
+    assert balanced(server)
+
+
+@pytest.fixture(scope="module")
+def localstripe() -> Iterator[str]:
+    with running_localstripe() as url:
+        yield url
+
+
+async def test_a_card_session_through_stripe_captures_the_cdr_total(
+    start_live_server: Any, ocpp_client: Any, localstripe: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("VOLTBILL_PAYMENT_GATEWAY", "stripe")
+    monkeypatch.setenv("VOLTBILL_STRIPE_API_KEY", "sk_test_voltbill")
+    monkeypatch.setenv("VOLTBILL_STRIPE_API_BASE", localstripe)
+    server: LiveServer = start_live_server()
+    cp, tag, driver = setup(server, "card")
+    client = stripe.StripeClient("sk_test_voltbill", base_addresses={"api": localstripe})
+    card = {"number": "4242424242424242", "exp_month": 12, "exp_year": 2034, "cvc": "123"}
+    pm = client.v1.payment_methods.create(params={"type": "card", "card": card})  # what Stripe.js hands over
+    put = server.api.put(f"/api/v1/drivers/{driver}/card", json={"provider": "stripe", "payment_method_id": pm.id})
+    assert put.status_code == 200, put.text
+    cdr = await session(server, ocpp_client, cp, tag, 16_000)
+
+    def captured() -> dict[str, Any] | None:
+        (payment,) = server.api.get(f"/api/v1/drivers/{driver}/payments").json()["items"]
+        return payment if payment["status"] == "captured" else None
+
+    payment = await asyncio.to_thread(wait_for, captured)
+    assert Decimal(payment["captured_amount"]) == paid(cdr)
+    assert client.v1.payment_intents.retrieve(payment["provider_ref"]).status == "succeeded"
+    rows = {r["account"]: r for r in server.api.get("/api/v1/ledger/trial-balance").json()["accounts"]}
+    assert Decimal(rows["clearing:stripe"]["balance"]) == paid(cdr)
     assert balanced(server)

@@ -9,22 +9,18 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import socket
-import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs
 
-import httpx
 import pytest
 import stripe
 
+from localstripe_server import running_localstripe
 from voltbill.adapters.payments.port import InvalidWebhook, PaymentDeclined
 from voltbill.adapters.payments.stripe_gateway import StripeGateway
 from voltbill.adapters.store.db import Database
@@ -40,33 +36,11 @@ from voltbill.services.settlement import preauthorise_session, process_due_payme
 SECRET = "whsec_test_voltbill"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture(scope="session")
 def localstripe() -> Iterator[str]:
-    """A localstripe server on a free port, for the whole test session."""
-    port = _free_port()
-    exe = Path(sys.executable).with_name("localstripe")
-    proc = subprocess.Popen([str(exe), "--port", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                httpx.get(f"{url}/v1/customers", headers={"Authorization": "Bearer sk_test_x"}, timeout=1)
-                break
-            except httpx.HTTPError:
-                if time.monotonic() > deadline or proc.poll() is not None:
-                    raise RuntimeError("localstripe did not start") from None
-                time.sleep(0.1)
+    """A localstripe server for the whole test session."""
+    with running_localstripe() as url:
         yield url
-    finally:
-        proc.terminate()
-        proc.wait(10)
 
 
 class Recorder(stripe.RequestsClient):
