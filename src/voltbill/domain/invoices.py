@@ -170,6 +170,7 @@ def _rate(
         return rates.pop()
     if excl == 0:
         return Decimal(0)
+    # A VAT percentage implied by the CDR (not money, so not a rounding.py rule): two decimals, e.g. 5.5 or 19.
     return ((incl - excl) * 100 / excl).quantize(Decimal("0.01")).normalize()
 
 

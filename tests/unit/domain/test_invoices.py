@@ -159,3 +159,10 @@ def test_allocation_moves_each_amount_by_less_than_one_minor_unit(exact: list[De
     allocated = allocate(exact, total, "EUR")
     assert sum(allocated) == total
     assert all(abs(a - e) < Decimal("0.01") for a, e in zip(allocated, exact, strict=True))
+
+
+def test_without_tariff_details_the_vat_rate_is_implied_by_the_cdr_prices() -> None:
+    cdr = make_cdr("c1", "EUR", {"ENERGY": ("10.00", "19")})
+    cdr["tariffs"] = []
+    (line,) = session_invoice(cdr, operator_id="op", driver_id="d1").lines
+    assert (line.vat_rate, line.unit_price) == (Decimal("19"), None)
