@@ -174,3 +174,26 @@ async def test_operator_commands_reach_the_charger_and_return_its_answer(
         await client.serve_calls()
         assert (await sent).json()["response"] == {"status": "Accepted"}
         assert client.received_calls[-1][3] == {"type": "Immediate"}
+
+
+async def test_a_consumer_may_command_the_charger_while_its_message_is_being_handled(
+    shared_live_server: LiveServer, ocpp_client: Any
+) -> None:
+    """Payments stops a session from inside ``session.started`` (a worker thread); the charger's answer to that
+    RemoteStopTransaction must be read while its StartTransaction is still being handled."""
+    cp = charger(shared_live_server)
+    answers: list[Any] = []
+
+    def stop_at_once(event: dict[str, Any]) -> None:
+        if event["charge_point_id"] == cp:
+            connections = shared_live_server.app.state.ocpp.connections
+            params = {"transaction_id": event["transaction_id"]}
+            answers.append(connections.send_command_threadsafe(cp, "remote-stop", params, timeout=5))
+
+    shared_live_server.app.state.bus.subscribe("session.started", stop_at_once)
+    async with ocpp_client(shared_live_server, cp, PASSWORD) as client:
+        client.auto_answer = {"RemoteStopTransaction": {"status": "Accepted"}}
+        start = {"connectorId": 1, "idTag": "ANYONE", "meterStart": 0, "timestamp": "2025-01-01T00:00:00Z"}
+        started = await client.ok("StartTransaction", start)
+    assert answers == [{"status": "Accepted"}]
+    assert client.received_calls[0][3] == {"transactionId": started["transactionId"]}

@@ -22,6 +22,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("voltbill.ocpp")
 
+_QUEUED_CALLS = 8  # CALLs read ahead of their handling per connection (OCPP-J allows one open CALL per side)
+
 
 class ChargerCallFailed(VoltbillError):
     """The charger answered a CALL with a CALLERROR, did not answer in time, or is not connected."""
@@ -57,6 +59,7 @@ class ServerChargePoint:
         self.connection = connection
         self.gateway = gateway
         self.loop = asyncio.get_running_loop()
+        self._calls: asyncio.Queue[Call] = asyncio.Queue(maxsize=_QUEUED_CALLS)
 
     async def _send(self, message: str) -> None:
         await self.connection.send(message)
@@ -64,8 +67,19 @@ class ServerChargePoint:
     async def _answer_error(self, error: FrameError) -> None:
         await self._send(error.call_error(self._ocpp_version).to_json())
 
+    async def start(self) -> None:
+        """Read frames until the charger disconnects. CALLs are handled in order by a separate task, so the
+        reading never waits for a handler: a handler's use case may itself wait for the charger's answer to a
+        CALL we sent (payments stopping a session remotely), and that answer must still be read."""
+        worker = asyncio.create_task(self._handle_calls(), name=f"ocpp-calls-{self.id}")
+        try:
+            while True:
+                await self.route_message(await self.connection.recv())
+        finally:
+            worker.cancel()
+
     async def route_message(self, raw_msg: str) -> None:
-        """Route one frame: CALLs to their handler, CALLRESULT/CALLERROR to the waiting ``call``."""
+        """Route one frame: CALLs to the in-order handler task, CALLRESULT/CALLERROR to the waiting ``call``."""
         self.gateway.seen(self.id)
         if len(raw_msg) > self.gateway.settings.ocpp_max_frame_bytes:
             limit = self.gateway.settings.ocpp_max_frame_bytes
@@ -73,13 +87,25 @@ class ServerChargePoint:
             return
         try:
             msg = parse_frame(raw_msg)
-            if isinstance(msg, Call):
-                await self._dispatch(msg)
-            else:
-                self._response_queue.put_nowait(msg)
         except FrameError as error:
             log.info("%s: refused frame (%s): %s", self.id, error.kind, error.description)
             await self._answer_error(error)
+            return
+        if isinstance(msg, Call):
+            await self._calls.put(msg)  # bounded: a charger that floods CALLs waits here (back-pressure)
+        else:
+            self._response_queue.put_nowait(msg)
+
+    async def _handle_calls(self) -> None:
+        while True:
+            msg = await self._calls.get()
+            try:
+                await self._dispatch(msg)
+            except FrameError as error:
+                log.info("%s: refused %s (%s): %s", self.id, msg.action, error.kind, error.description)
+                await self._answer_error(error)
+            except Exception:  # the connection went away mid-answer; the next CALL gets its own chance
+                log.exception("%s: answering %s failed", self.id, msg.action)
 
     async def _dispatch(self, msg: Call) -> None:
         if msg.action not in self.route_map:
