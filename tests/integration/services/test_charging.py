@@ -1,0 +1,92 @@
+"""Charging use cases against the real store (SQLite and PostgreSQL): the batch writer's idempotency and
+matching rules, and the session sweeper."""
+
+from __future__ import annotations
+
+import secrets
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+from sqlalchemy import func, select
+
+from voltbill.adapters.store.db import Database
+from voltbill.adapters.store.migrate import migrate
+from voltbill.adapters.store.tables.sessions import MeterValueRow, SessionRow
+from voltbill.domain.clock import FixedClock
+from voltbill.domain.sessions import ENERGY_REGISTER, Sample
+from voltbill.services import charging, registry
+from voltbill.services.access import ensure_operator
+from voltbill.services.charging import ChargingContext, StartSession, TransactionUpdate
+from voltbill.services.events import EventBus
+
+NOW = datetime(2025, 3, 4, 12, 0, tzinfo=UTC)
+LOCATION = {
+    "address": "Kade 1",
+    "city": "Amsterdam",
+    "country": "NLD",
+    "coordinates": {"latitude": "52.37404", "longitude": "4.91422"},
+    "time_zone": "Europe/Amsterdam",
+}
+
+
+def prepared(database_url: str) -> tuple[Database, ChargingContext, str, list[dict[str, object]]]:
+    migrate(database_url)
+    db = Database(database_url)
+    clock = FixedClock(NOW)
+    bus, events = EventBus(), []
+    bus.subscribe("session.priced", events.append)
+    cp = f"CP-{secrets.token_hex(3)}"
+    with db.uow() as uow:
+        ensure_operator(uow, "default", clock=clock)
+        tariff = {
+            "currency": "EUR",
+            "elements": [{"price_components": [{"type": "ENERGY", "price": "0.20", "step_size": 1}]}],
+        }
+        registry.upsert_tariff(uow, "default", "T1", tariff, clock=clock)
+        registry.upsert_charge_point(uow, "default", cp, password=None, tariff_id="T1", location=LOCATION, clock=clock)
+    return db, ChargingContext(bus=bus, clock=clock), cp, events
+
+
+def energy(minutes: int, wh: int) -> Sample:
+    return Sample(NOW - timedelta(minutes=60 - minutes), ENERGY_REGISTER, "", Decimal(wh), "Wh")
+
+
+def test_a_replayed_batch_of_meter_values_changes_nothing(database_url: str) -> None:
+    db, ctx, cp, _ = prepared(database_url)
+    with db.uow() as uow:
+        started = charging.start_session(
+            uow, ctx, StartSession(cp, "ocpp1.6", 1, 1, NOW - timedelta(hours=1), Decimal(0), id_token="X")
+        )
+    update = TransactionUpdate(cp, started.transaction_id, 1, (energy(10, 1000), energy(20, 2000)))
+    connector_level = TransactionUpdate(cp, None, 1, (energy(30, 3000),))  # 1.6 MeterValues without transactionId
+    unknown = TransactionUpdate(cp, "999", 1, (energy(30, 3000),))
+    with db.uow() as uow:
+        assert charging.record_transaction_updates(uow, ctx, [update, update, connector_level, unknown]) == 3
+    with db.uow() as uow:
+        assert charging.record_transaction_updates(uow, ctx, [update, connector_level]) == 2
+    with db.uow() as uow:
+        stored = uow.session.scalar(select(func.count()).where(MeterValueRow.session_id == started.session_id))
+        assert stored == 3
+
+
+def test_a_silent_session_is_closed_by_timeout_at_its_last_reading_and_priced(database_url: str) -> None:
+    db, ctx, cp, events = prepared(database_url)
+    with db.uow() as uow:
+        started = charging.start_session(
+            uow, ctx, StartSession(cp, "ocpp1.6", 1, 1, NOW - timedelta(hours=1), Decimal(500), id_token="X")
+        )
+    with db.uow() as uow:
+        charging.record_transaction_updates(
+            uow, ctx, [TransactionUpdate(cp, started.transaction_id, 1, (energy(25, 5500),))]
+        )
+    with db.uow() as uow:
+        assert charging.close_timed_out_sessions(uow, ctx, timeout_s=3600) == []  # seen just now
+    ctx.clock = FixedClock(NOW + timedelta(hours=2))
+    with db.uow() as uow:
+        assert charging.close_timed_out_sessions(uow, ctx, timeout_s=3600) == [started.session_id]
+    with db.uow() as uow:
+        row = uow.session.get(SessionRow, started.session_id)
+        assert row is not None
+        assert (row.status, row.kwh, row.end_date_time) == ("completed", Decimal(5), energy(25, 0).timestamp)
+        assert "closed_by_timeout" in row.flags
+    assert [e["total_cost"] for e in events] == [{"excl_vat": "1.0000", "incl_vat": None}]
