@@ -26,11 +26,8 @@ WINDOWS = (7, 30, 90)
 
 
 def _engine(request: Request, db: Any, operator_id: str, clock: Any) -> analytics.AnalyticsEngine:
-    cache = getattr(request.app.state, "dashboard_analytics", None)
-    if cache is None:
-        cache = request.app.state.dashboard_analytics = analytics.EngineCache(max_age_s=60)
-    engine: analytics.AnalyticsEngine = cache.get(db, operator_id, clock)
-    return engine
+    # One engine per operator for the REST API and the pages, reloaded when a minute old.
+    return analytics.shared_engine(request.app.state, db, operator_id, clock)
 
 
 def _window(days: int, clock: Any) -> analytics.Filters:
