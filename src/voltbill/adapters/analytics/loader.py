@@ -64,11 +64,40 @@ def _locations(uow: UnitOfWork, operator_id: str) -> dict[str, dict[str, Any]]:
     }
 
 
+_SESSION_COLUMNS = (
+    SessionRow.id,
+    SessionRow.charge_point_id,
+    SessionRow.evse_id,
+    SessionRow.connector_id,
+    ChargePoint.location_id,
+    SessionRow.driver_id,
+    Driver.payment_method,
+    Payment.payment_method,
+    SessionRow.tariff_id,
+    SessionRow.start_date_time,
+    SessionRow.end_date_time,
+    SessionRow.kwh,
+    CdrRow.data["total_time"].as_string(),
+    CdrRow.data["total_parking_time"].as_string(),
+    SessionRow.meter_start_wh,
+    SessionRow.meter_stop_wh,
+    SessionRow.status,
+    CdrRow.id,
+    SessionRow.cdr_id,
+    CdrRow.priced,
+    CdrRow.currency,
+    CdrRow.total_excl_vat,
+    CdrRow.total_incl_vat,
+    Payment.status,
+    Payment.captured_amount,
+)
+
+
 def _session_batches(
     uow: UnitOfWork, operator_id: str, locations: dict[str, dict[str, Any]]
 ) -> Iterator[list[dict[str, Any]]]:
     stmt = (
-        select(SessionRow, ChargePoint.location_id, Driver.payment_method, CdrRow, Payment)
+        select(*_SESSION_COLUMNS)
         .join(ChargePoint, ChargePoint.id == SessionRow.charge_point_id)
         .outerjoin(Driver, Driver.id == SessionRow.driver_id)
         .outerjoin(CdrRow, CdrRow.session_id == SessionRow.id)
@@ -79,52 +108,45 @@ def _session_batches(
     )
     result = uow.session.execute(stmt)
     for partition in result.partitions():
-        ids = [row[0].id for row in partition]
-        peaks = _peak_power_kw(uow, ids)
-        yield [_session(*row, peaks.get(row[0].id), locations) for row in partition]
+        peaks = _peak_power_kw(uow, [row[0] for row in partition])
+        yield [_session(row, peaks, locations) for row in partition]
 
 
-def _session(
-    s: SessionRow,
-    location_id: str,
-    driver_method: str | None,
-    cdr: CdrRow | None,
-    payment: Payment | None,
-    peak_kw: float | None,
-    locations: dict[str, dict[str, Any]],
-) -> dict[str, Any]:
-    priced = cdr is not None and cdr.priced
+def _session(row: Any, peaks: dict[str, float], locations: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    (sid, cp, evse, connector, location_id, driver_id, driver_method, paid_method, tariff_id, start, end, kwh,
+     total_time, parking_time, meter_start, meter_stop, status, cdr_id, session_cdr_id, priced, currency, excl, incl,
+     payment_status, captured) = row  # fmt: skip
     return {
-        "session_id": s.id,
-        "charge_point_id": s.charge_point_id,
-        "evse_id": f"{s.charge_point_id}-{s.evse_id}",
-        "connector_id": s.connector_id,
+        "session_id": sid,
+        "charge_point_id": cp,
+        "evse_id": f"{cp}-{evse}",
+        "connector_id": connector,
         "location_id": location_id,
-        "driver_id": s.driver_id,
-        "payment_method": payment.payment_method if payment is not None else driver_method,
-        "tariff_id": s.tariff_id,
-        "start_date_time": s.start_date_time,
-        "end_date_time": s.end_date_time,
+        "driver_id": driver_id,
+        "payment_method": paid_method or driver_method,
+        "tariff_id": tariff_id,
+        "start_date_time": start,
+        "end_date_time": end,
         "time_zone": locations.get(location_id, {}).get("time_zone", "UTC"),
-        "kwh": s.kwh,
-        "charging_seconds": _charging_seconds(cdr),
-        "max_power_kw": peak_kw,
-        "meter_start_wh": s.meter_start_wh,
-        "meter_stop_wh": s.meter_stop_wh,
-        "status": s.status,
-        "cdr_id": cdr.id if cdr is not None else s.cdr_id,
-        "currency": cdr.currency if priced and cdr is not None else None,
-        "total_cost_excl_vat": cdr.total_excl_vat if priced and cdr is not None else None,
-        "total_cost_incl_vat": cdr.total_incl_vat if priced and cdr is not None else None,
-        "captured_amount": payment.captured_amount if payment is not None and payment.status in SETTLED else None,
+        "kwh": kwh,
+        "charging_seconds": _charging_seconds(total_time, parking_time),
+        "max_power_kw": peaks.get(sid),
+        "meter_start_wh": meter_start,
+        "meter_stop_wh": meter_stop,
+        "status": status,
+        "cdr_id": cdr_id or session_cdr_id,
+        "currency": currency if priced else None,
+        "total_cost_excl_vat": excl if priced else None,
+        "total_cost_incl_vat": incl if priced else None,
+        "captured_amount": captured if payment_status in SETTLED else None,
     }
 
 
-def _charging_seconds(cdr: CdrRow | None) -> int | None:
+def _charging_seconds(total_time: Any, parking_time: Any) -> int | None:
     """OCPI 2.2.1 CDR: ``total_time`` (hours) includes ``total_parking_time``; charging is the difference."""
-    if cdr is None or not isinstance(cdr.data, dict) or cdr.data.get("total_time") is None:
+    if total_time is None:
         return None
-    hours = Decimal(str(cdr.data["total_time"])) - Decimal(str(cdr.data.get("total_parking_time") or 0))
+    hours = Decimal(str(total_time)) - Decimal(str(parking_time or 0))
     return int(max(hours, Decimal(0)) * 3600)
 
 
