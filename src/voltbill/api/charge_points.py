@@ -8,7 +8,7 @@ from fastapi import APIRouter, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from voltbill.api.deps import ClockDep, OperatorDep, UowDep
-from voltbill.api.ids import ChargePointId
+from voltbill.api.ids import ChargePointId, Text
 from voltbill.api.pagination import Cursor, Limit, PageOut, decode_cursor, encode_cursor
 from voltbill.domain.errors import NotFound
 from voltbill.services import registry
@@ -30,13 +30,13 @@ class LocationIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    name: str | None = Field(default=None, max_length=255)
-    address: str = Field(min_length=1, max_length=45)
-    city: str = Field(min_length=1, max_length=45)
-    postal_code: str | None = Field(default=None, max_length=10)
-    country: str = Field(pattern=r"^[A-Z]{3}$", examples=["NLD"])
+    name: Text | None = Field(default=None, max_length=255)
+    address: Text = Field(min_length=1, max_length=45)
+    city: Text = Field(min_length=1, max_length=45)
+    postal_code: Text | None = Field(default=None, max_length=10)
+    country: Text = Field(pattern=r"^[A-Z]{3}$", examples=["NLD"])
     coordinates: Coordinates
-    time_zone: str = Field(min_length=1, max_length=64, examples=["Europe/Amsterdam"])
+    time_zone: Text = Field(min_length=1, max_length=64, examples=["Europe/Amsterdam"])
 
 
 class LocationOut(LocationIn):
@@ -49,8 +49,8 @@ class ChargePointIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    password: str | None = Field(default=None, min_length=1, max_length=64)
-    tariff_id: str | None = Field(default=None, min_length=1, max_length=36)
+    password: Text | None = Field(default=None, min_length=1, max_length=64)
+    tariff_id: Text | None = Field(default=None, min_length=1, max_length=36)
     location: LocationIn
 
 

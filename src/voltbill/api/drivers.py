@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Literal
 
 from fastapi import APIRouter, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from voltbill.api.deps import ClockDep, OperatorDep, UowDep
-from voltbill.api.ids import DriverId, TokenUid
+from voltbill.api.ids import DriverId, JsonObject, Text, TokenUid
 from voltbill.api.pagination import Cursor, Limit, PageOut, decode_cursor, encode_cursor
 from voltbill.domain.errors import NotFound
 from voltbill.services import registry
@@ -19,11 +19,11 @@ router = APIRouter(prefix="/api/v1/drivers", tags=["drivers"])
 class DriverIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    name: str = Field(min_length=1, max_length=200)
-    email: str = Field(max_length=320, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$", examples=["ana@example.com"])
+    name: Text = Field(min_length=1, max_length=200)
+    email: Text = Field(max_length=320, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$", examples=["ana@example.com"])
     payment_method: Literal["wallet", "card", "invoice"]
-    billing_address: dict[str, Any] | None = None
-    locale: str | None = Field(default=None, pattern=r"^[a-z]{2,3}([_-][A-Za-z]{2,4})?$", examples=["nl_NL"])
+    billing_address: JsonObject | None = None
+    locale: Text | None = Field(default=None, pattern=r"^[a-z]{2,3}([_-][A-Za-z]{2,4})?$", examples=["nl_NL"])
 
 
 class DriverOut(DriverIn):

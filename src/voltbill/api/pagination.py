@@ -38,7 +38,7 @@ def decode_cursor(cursor: str | None) -> str | None:
         last_id = base64.b64decode(cursor + "=" * (-len(cursor) % 4), altchars=b"-_", validate=True).decode()
     except (binascii.Error, UnicodeDecodeError, ValueError):
         last_id = ""
-    if not last_id:
+    if not last_id or "\x00" in last_id:
         raise InvalidInput("cursor is not a next_cursor returned by this API.", code="invalid_cursor", field="cursor")
     return last_id
 

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Generic, Literal, TypeVar
+from functools import wraps
+from typing import Any, Generic, Literal, ParamSpec, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import Select, select
@@ -57,6 +58,8 @@ TOKEN_STATUSES = ("valid", "blocked")
 AuthorizationStatus = Literal["Accepted", "Blocked", "Invalid", "Unknown"]
 
 T = TypeVar("T")
+P = ParamSpec("P")
+RT = TypeVar("RT")
 R = TypeVar("R", ChargePoint, Driver, Token, TariffVersion)
 
 
@@ -127,13 +130,26 @@ def _page(rows: list[T], limit: int, key: Any) -> Page[T]:
     return Page(rows, None)
 
 
-def _commit(uow: UnitOfWork, what: str) -> None:
-    """Commit; a unique-key race with a concurrent identical write surfaces as a retryable conflict."""
-    try:
-        uow.commit()
-    except IntegrityError as exc:
-        uow.rollback()
-        raise Conflict(f"{what} was changed concurrently; retry the request.", code="concurrent_update") from exc
+def _retried_on_race(func: Callable[P, RT]) -> Callable[P, RT]:
+    """Run an upsert once more when it lost a race with a concurrent write of the same id (a unique-key error):
+    the second run sees the winner's row and replaces it, or returns it when it is identical."""
+
+    @wraps(func)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> RT:
+        uow = args[0]
+        assert isinstance(uow, UnitOfWork)
+        for attempt in (1, 2):
+            try:
+                return func(*args, **kwargs)
+            except IntegrityError as exc:
+                uow.rollback()
+                if attempt == 2:
+                    raise Conflict(
+                        "the record was changed concurrently; retry the request.", code="concurrent_update"
+                    ) from exc
+        raise AssertionError("unreachable")
+
+    return wrapper
 
 
 def _owned(row: R | None, operator_id: str, what: str, ident: str) -> R | None:
@@ -162,6 +178,7 @@ def _tariff_record(row: TariffVersion) -> TariffRecord:
     return TariffRecord(row.tariff_id, row.operator_id, row.version, row.valid_from, dict(row.data))
 
 
+@_retried_on_race
 def upsert_tariff(
     uow: UnitOfWork, operator_id: str, tariff_id: str, body: Mapping[str, Any], *, clock: Clock
 ) -> tuple[TariffRecord, bool]:
@@ -190,7 +207,7 @@ def upsert_tariff(
         data=tariff.to_ocpi(),
     )
     uow.session.add(row)
-    _commit(uow, f"tariff {tariff_id}")
+    uow.commit()
     return _tariff_record(row), latest is None
 
 
@@ -318,6 +335,7 @@ def _upsert_location(uow: UnitOfWork, operator_id: str, location: Mapping[str, A
     return loc
 
 
+@_retried_on_race
 def upsert_charge_point(
     uow: UnitOfWork,
     operator_id: str,
@@ -349,7 +367,7 @@ def upsert_charge_point(
         cp.password_hash = hash_password(password)
     cp.tariff_id, cp.location_id, cp.updated_at = tariff_id, loc.id, now
     uow.session.flush()
-    _commit(uow, f"charge point {charge_point_id}")
+    uow.commit()
     return _charge_point_info(cp, loc), created
 
 
@@ -410,6 +428,7 @@ def _driver_info(d: Driver) -> DriverInfo:
     return DriverInfo(d.id, d.operator_id, d.name, d.email, d.locale, d.payment_method, d.billing_address)
 
 
+@_retried_on_race
 def upsert_driver(
     uow: UnitOfWork,
     operator_id: str,
@@ -434,7 +453,7 @@ def upsert_driver(
     driver.name, driver.email, driver.payment_method = name, email, payment_method
     driver.billing_address = dict(billing_address) if billing_address is not None else None
     driver.locale, driver.updated_at = locale, now
-    _commit(uow, f"driver {driver_id}")
+    uow.commit()
     return _driver_info(driver), created
 
 
@@ -458,6 +477,7 @@ def _token_info(t: Token, status: AuthorizationStatus, payment_method: str | Non
     return TokenInfo(t.uid, status, t.driver_id, payment_method, t.operator_id, t.type, t.status)
 
 
+@_retried_on_race
 def upsert_token(
     uow: UnitOfWork,
     operator_id: str,
@@ -482,7 +502,7 @@ def upsert_token(
         token = Token(uid=uid, operator_id=operator_id)
         uow.session.add(token)
     token.driver_id, token.type, token.status, token.updated_at = driver_id, type, status, clock.now()
-    _commit(uow, f"token {uid}")
+    uow.commit()
     return _token_info(token, "Accepted" if status == "valid" else "Blocked", driver.payment_method), created
 
 

@@ -54,7 +54,7 @@ def create_user(
 ) -> UserInfo:
     """Create a web user. Drivers must name their driver record (of the same operator); others must not."""
     email = email.strip().lower()
-    if "@" not in email or len(email) > 320:
+    if "@" not in email or len(email) > 320 or "\x00" in email:
         raise InvalidInput(f"{email!r} is not an e-mail address.", field="email")
     if role not in USER_ROLES:
         raise InvalidInput(f"role must be one of {', '.join(USER_ROLES)}.", field="role")
@@ -89,7 +89,8 @@ def create_user(
 
 def authenticate_user(uow: UnitOfWork, email: str, password: str) -> UserInfo | None:
     """The user with this e-mail and password, or ``None`` (same cost whether or not the e-mail exists)."""
-    user = uow.session.scalars(select(User).where(User.email == email.strip().lower())).one_or_none()
+    email = email.strip().lower()
+    user = None if "\x00" in email else uow.session.scalars(select(User).where(User.email == email)).one_or_none()
     if user is None:
         verify_password(_dummy_hash(), password)
         return None
