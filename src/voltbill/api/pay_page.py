@@ -22,7 +22,7 @@ from voltbill.api.auth import CsrfDep, csrf_token_for
 from voltbill.domain.errors import InvalidInput, NotFound, VoltbillError
 from voltbill.services import ad_hoc, invoicing
 from voltbill.services.payment_context import PaymentsContext
-from voltbill.services.payments import ensure_worker
+from voltbill.services.payment_events import ensure_worker
 
 router = APIRouter(tags=["pay page"], include_in_schema=False)
 templates = Jinja2Templates(directory=str(Path(__file__).with_name("templates")))

@@ -13,7 +13,7 @@ from voltbill.api.deps import OperatorDep, UowDep
 from voltbill.api.ids import DriverId
 from voltbill.api.pagination import Cursor, Limit, decode_cursor, encode_cursor
 from voltbill.domain.errors import NotFound
-from voltbill.services import payments, registry, wallet
+from voltbill.services import payment_events, payments, registry, wallet
 from voltbill.services.payment_context import PaymentsContext
 
 router = APIRouter(prefix="/api/v1", tags=["payments"])
@@ -65,7 +65,7 @@ class RefundIn(BaseModel):
 
 def _ctx(request: Request) -> PaymentsContext:
     ctx: PaymentsContext = request.app.state.payments
-    payments.ensure_worker(ctx)
+    payment_events.ensure_worker(ctx)
     return ctx
 
 

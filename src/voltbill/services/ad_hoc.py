@@ -22,10 +22,10 @@ from voltbill.domain.errors import InvalidInput, NotFound
 from voltbill.domain.idempotency import idempotency_key
 from voltbill.domain.rounding import cdr_amount
 from voltbill.services import registry
+from voltbill.services.card_holds import Hold, preauthorise_token, release_hold
 from voltbill.services.payment_context import PaymentsContext
 from voltbill.services.payments import save_card
 from voltbill.services.sessions_query import get_session, list_sessions
-from voltbill.services.settlement import Hold, preauthorise_token, release_hold
 
 # OCPI 2.2.1 mod_tariffs TariffDimensionType: TIME and PARKING_TIME are priced per hour, ENERGY per kWh.
 _LABELS = {

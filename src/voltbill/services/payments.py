@@ -1,44 +1,31 @@
-"""Payments use cases for the API and the event bus: cards on file, refunds, payment history, trial balance,
-webhooks, the start check, the remote stop of an exhausted wallet, settlement on ``session.priced`` and the
-catch-up of CDRs whose event was lost.
-
-``subscribe(state)`` wires it all into an app (``app.state.payments`` is the ``PaymentsContext``).
+"""Payments use cases for the API: cards on file, payment history, refunds, trial balance, webhooks; and
+``subscribe(state)``, which wires the event consumers of ``payment_events`` into an app (``app.state.payments`` is
+the ``PaymentsContext``).
 """
 
 from __future__ import annotations
 
-import asyncio
-import logging
-from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
-import anyio
 from sqlalchemy import select
 
 from voltbill.adapters.store.db import UnitOfWork
 from voltbill.adapters.store.ledger_store import post_transfer, trial_balance_rows
 from voltbill.adapters.store.tables.ledger import Payment, PaymentCard, PaymentRefund, WebhookEvent
 from voltbill.adapters.store.tables.registry import Driver
-from voltbill.adapters.store.tables.sessions import CdrRow
-from voltbill.domain.errors import Conflict, InvalidInput, NotFound, VoltbillError
+from voltbill.domain.errors import Conflict, InvalidInput, NotFound
 from voltbill.domain.idempotency import idempotency_key
 from voltbill.domain.ledger import trial_balance
 from voltbill.domain.money import Money
 from voltbill.domain.settlement import refund
-from voltbill.services import registry
+from voltbill.services import payment_events as events
 from voltbill.services.payment_context import PaymentsContext, PaymentSettings, make_gateway
 from voltbill.services.settlement import (
     mark_collected,
     payment_id_for,
-    preauthorise_session,
-    process_due_payments,
-    settle_priced_session,
-    settle_priced_sessions,
 )
-from voltbill.services.wallet import auto_top_up, money_text, wallet_exhausted, wallet_start_refusal
-
-log = logging.getLogger(__name__)
+from voltbill.services.wallet import money_text
 
 OPEN_STATUSES = ("capture_pending", "failed", "declined")
 
@@ -251,207 +238,22 @@ def handle_webhook(ctx: PaymentsContext, payload: bytes, signature: str | None) 
     return {"id": event.id, "status": "processed"}
 
 
-# --- start check, events, catch-up ---------------------------------------------------------------------------------
-
-
-def _payment_method(uow: UnitOfWork, driver_id: str | None) -> str | None:
-    if driver_id is None:
-        return None
-    driver = registry.get_driver(uow, driver_id)
-    return None if driver is None else driver.payment_method
-
-
-def start_check(ctx: PaymentsContext, uow: UnitOfWork, token: Any) -> str | None:
-    """``app.state.start_checks`` entry: a wallet must hold ``wallet_minimum``; a card driver needs a card on file."""
-    driver_id = getattr(token, "driver_id", None)
-    method = getattr(token, "payment_method", None) or _payment_method(uow, driver_id)
-    if driver_id is None:
-        return None
-    if method == "wallet":
-        return wallet_start_refusal(ctx, uow, driver_id)
-    if method == "card" and uow.session.get(PaymentCard, driver_id) is None:
-        return f"driver {driver_id} pays by card and has no card on file"
-    return None
-
-
-def _stop_session(ctx: PaymentsContext, event: Mapping[str, Any], reason: str) -> None:
-    session_id = str(event["session_id"])
-    if ctx.send_command is None or session_id in ctx.stopping:
-        return
-    ctx.stopping.add(session_id)
-    log.info("stopping session %s remotely: %s", session_id, reason)
-    params = {"transaction_id": event.get("transaction_id"), "session_id": session_id}
-    ctx.send_command(str(event["charge_point_id"]), "remote-stop", params)
-
-
-def ocpp_command(cp_id: str, command: str, params: dict[str, Any]) -> None:
-    """Send a command through this process's OCPP connections, from the event loop or a worker thread."""
-    from voltbill.adapters.ocpp.connections import registry as connections
-
-    async def send() -> None:
-        try:
-            await connections.send_command(cp_id, command, params)
-        except Exception as exc:
-            log.warning("%s to %s failed: %s", command, cp_id, exc)
-
-    try:
-        loop = asyncio.get_running_loop()
-    except RuntimeError:
-        try:
-            connections.send_command_threadsafe(cp_id, command, params)
-        except Exception as exc:
-            log.warning("%s to %s failed: %s", command, cp_id, exc)
-        return
-    task = loop.create_task(send())
-    ctx_tasks.add(task)
-    task.add_done_callback(ctx_tasks.discard)
-
-
-ctx_tasks: set[asyncio.Task[None]] = set()  # keeps fire-and-forget command tasks alive until done
-
-
-def _tariff_currency(ctx: PaymentsContext, uow: UnitOfWork, charge_point_id: str) -> str | None:
-    """The currency of the charger's tariff now (the hold's currency), or None to use the default."""
-    charge_point = registry.get_charge_point(uow, charge_point_id)
-    if charge_point is None or charge_point.tariff_id is None:
-        return None
-    try:
-        return str(registry.tariff_at(uow, charge_point.tariff_id, ctx.clock.now()).currency)
-    except VoltbillError:
-        return None
-
-
-def on_session_started(ctx: PaymentsContext, event: Mapping[str, Any]) -> None:
-    """Pre-authorise card drivers; a declined hold stops the session."""
-    with ctx.db.uow() as uow:
-        method = _payment_method(uow, event.get("driver_id"))
-        currency = _tariff_currency(ctx, uow, str(event.get("charge_point_id")))
-    if method != "card":
-        return
-
-    def hold() -> None:
-        session_id, driver_id = str(event["session_id"]), str(event["driver_id"])
-        result = preauthorise_session(ctx, session_id, driver_id, event.get("id_token"), currency)
-        if result.status == "declined":
-            _stop_session(ctx, event, f"card pre-authorisation declined: {result.error}")
-
-    ctx.in_background(hold)
-
-
-def on_cost_updated(ctx: PaymentsContext, event: Mapping[str, Any]) -> None:
-    """Stop a wallet driver's session when its running cost reaches the wallet balance."""
-    with ctx.db.uow() as uow:
-        method = _payment_method(uow, event.get("driver_id"))
-    if method != "wallet":
-        return
-    total = event["total_cost"]
-    live = Decimal(str(total["incl_vat"] if total.get("incl_vat") is not None else total["excl_vat"]))
-    if wallet_exhausted(ctx, str(event["driver_id"]), str(event["currency"]), live):
-        _stop_session(ctx, event, "the wallet balance is used up")
-
-
-def on_session_priced(ctx: PaymentsContext, event: Mapping[str, Any]) -> None:
-    """Settle the CDR, announce ``session.settled``, then collect card payments / top wallets up off the loop."""
-    ctx.stopping.discard(str(event["session_id"]))
-    driver_id = event.get("driver_id")
-    if not driver_id or event["total_cost"].get("excl_vat") is None:
-        return  # an anonymous or unpriced session has nobody to bill
-    with ctx.db.uow() as uow:
-        method = _payment_method(uow, str(driver_id))
-    if method is None:
-        log.warning("CDR %s: driver %s is not registered; left unsettled", event["cdr_id"], driver_id)
-        return
-    result = settle_priced_session(ctx, event, method)
-    if result.created:
-        ctx.bus.publish("session.settled", result.event())
-    if method == "card":
-        ctx.in_background(lambda: process_due_payments(ctx))
-    elif method == "wallet":
-        ctx.in_background(lambda: auto_top_up(ctx, str(driver_id), str(event["cdr_id"])))
-
-
-def settle_unsettled(ctx: PaymentsContext, limit: int = 500) -> int:
-    """Settle priced CDRs that have no settlement yet (their ``session.priced`` was lost), in one batch; publish
-    ``session.settled`` for each. Returns how many were settled."""
-    with ctx.db.uow() as uow:
-        settled = select(Payment.cdr_id).where(Payment.cdr_id.is_not(None))
-        rows = uow.session.execute(
-            select(CdrRow, Driver.payment_method)
-            .join(Driver, Driver.id == CdrRow.driver_id)
-            .where(CdrRow.priced.is_(True), CdrRow.total_excl_vat.is_not(None), CdrRow.id.not_in(settled))
-            .order_by(CdrRow.end_date_time)
-            .limit(limit)
-        ).all()
-        items = [
-            (
-                {
-                    "session_id": cdr.session_id,
-                    "cdr_id": cdr.id,
-                    "driver_id": cdr.driver_id,
-                    "charge_point_id": cdr.charge_point_id,
-                    "currency": cdr.currency,
-                    "total_cost": {
-                        "excl_vat": format(cdr.total_excl_vat, "f"),
-                        "incl_vat": None if cdr.total_incl_vat is None else format(cdr.total_incl_vat, "f"),
-                    },
-                },
-                method,
-            )
-            for cdr, method in rows
-        ]
-    if not items:
-        return 0
-    results = settle_priced_sessions(ctx, items)
-    for result in results:
-        if result.created:
-            ctx.bus.publish("session.settled", result.event())
-    log.info("catch-up settled %d priced CDRs whose event was lost", sum(r.created for r in results))
-    return sum(r.created for r in results)
-
-
-def run_payments_jobs(ctx: PaymentsContext) -> None:
-    """One round of the background jobs: settle lost CDRs, then collect due card payments."""
-    settle_unsettled(ctx)
-    process_due_payments(ctx)
-
-
-async def payments_worker(ctx: PaymentsContext) -> None:
-    """Run ``run_payments_jobs`` every ``payments_poll_s`` seconds, off the event loop."""
-    while True:
-        try:
-            await anyio.to_thread.run_sync(run_payments_jobs, ctx)
-        except Exception:
-            log.exception("payments jobs failed; retrying in %.0f s", ctx.config.payments_poll_s)
-        await asyncio.sleep(ctx.config.payments_poll_s)
-
-
-def ensure_worker(ctx: PaymentsContext) -> None:
-    """Start the payments worker on the running event loop, once (the server's first request or event)."""
-    if ctx.worker is not None or ctx.config.payments_poll_s <= 0:
-        return
-    try:
-        loop = asyncio.get_running_loop()
-    except RuntimeError:
-        return
-    ctx.worker = loop.create_task(payments_worker(ctx), name="payments-worker")
-
-
 def subscribe(state: Any, config: PaymentSettings | None = None) -> PaymentsContext:
     """Wire payments into an app: ``state.payments``, the start check, the event consumers. The worker (settling
     lost CDRs, collecting due card payments) starts with the first request or event on the server's loop."""
     config = config or PaymentSettings()
-    ctx = PaymentsContext(state.db, make_gateway(config), state.bus, state.clock, config, ocpp_command)
+    ctx = PaymentsContext(state.db, make_gateway(config), state.bus, state.clock, config, events.ocpp_command)
     state.payments = ctx
-    state.start_checks.append(lambda uow, token: start_check(ctx, uow, token))
+    state.start_checks.append(lambda uow, token: events.start_check(ctx, uow, token))
 
     def consumer(handler: Any) -> Any:
         def handle(event: dict[str, Any]) -> None:
-            ensure_worker(ctx)
+            events.ensure_worker(ctx)
             handler(ctx, event)
 
         return handle
 
-    state.bus.subscribe("session.started", consumer(on_session_started))
-    state.bus.subscribe("session.cost_updated", consumer(on_cost_updated))
-    state.bus.subscribe("session.priced", consumer(on_session_priced))
+    state.bus.subscribe("session.started", consumer(events.on_session_started))
+    state.bus.subscribe("session.cost_updated", consumer(events.on_cost_updated))
+    state.bus.subscribe("session.priced", consumer(events.on_session_priced))
     return ctx

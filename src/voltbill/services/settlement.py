@@ -96,114 +96,13 @@ def wallet_balance(uow: UnitOfWork, driver_id: str, currency: str) -> Money:
     return Money(account_balance(uow, account(WALLET, driver_id), currency), currency)
 
 
-def _new_payment(ctx: PaymentsContext, **values: Any) -> Payment:
+def new_payment(ctx: PaymentsContext, **values: Any) -> Payment:
+    """A payment row with zero amounts collected and refunded, created now."""
     now = ctx.clock.now()
     values.setdefault("captured_amount", Decimal(0))
     values.setdefault("refunded_amount", Decimal(0))
     values.setdefault("attempts", 0)
     return Payment(created_at=now, updated_at=now, **values)
-
-
-@dataclass(frozen=True, slots=True)
-class Hold:
-    """A card pre-authorisation: ``payment_id``, ``status`` (``authorised``/``declined``), ``amount`` held."""
-
-    payment_id: str
-    status: str
-    amount: Decimal | None
-    error: str | None = None
-
-
-def _hold(row: Payment) -> Hold:
-    return Hold(row.id, row.status, row.authorised_amount, row.last_error)
-
-
-def preauthorise_session(
-    ctx: PaymentsContext, session_id: str, driver_id: str, id_token: str | None, currency: str | None = None
-) -> Hold:
-    """Hold ``preauth_amount`` on the driver's card for a starting session (once per session).
-
-    Returns the hold (status ``authorised`` or ``declined``). A hold made by the pay page for this id token
-    (before the session existed) is bound to the session instead of making a second one.
-    """
-    currency = check_currency(currency or ctx.config.default_currency)
-    with ctx.db.uow() as uow:
-        row = uow.session.execute(select(Payment).where(Payment.session_id == session_id)).scalar_one_or_none()
-        if row is None and id_token:
-            row = uow.session.execute(
-                select(Payment).where(
-                    Payment.id_token == id_token, Payment.session_id.is_(None), Payment.status == "authorised"
-                )
-            ).scalar_one_or_none()
-            if row is not None:
-                row.session_id = session_id
-                uow.commit()
-                return _hold(row)
-        if row is not None:
-            return _hold(row)
-    return _authorise(
-        ctx, payment_id_for("session_payment", session_id=session_id), driver_id, session_id, id_token, currency
-    )
-
-
-def preauthorise_token(ctx: PaymentsContext, driver_id: str, id_token: str, currency: str) -> Hold:
-    """Hold ``preauth_amount`` for a session not started yet (the pay page), bound to it by its id token."""
-    pid = payment_id_for("token_payment", id_token=id_token)
-    return _authorise(ctx, pid, driver_id, None, id_token, check_currency(currency))
-
-
-def release_hold(ctx: PaymentsContext, payment_id: str) -> str | None:
-    """Release a hold whose session never started (the charger refused or was offline): cancel it now."""
-    with ctx.db.uow() as uow:
-        row = uow.session.get(Payment, payment_id, with_for_update=True)
-        if row is None or row.status != "authorised" or row.session_id is not None:
-            return None
-        row.status, row.amount, row.next_attempt_at = "capture_pending", Decimal(0), ctx.clock.now()
-        uow.commit()
-    return process_payment(ctx, payment_id)
-
-
-def _authorise(
-    ctx: PaymentsContext, pid: str, driver_id: str, session_id: str | None, id_token: str | None, currency: str
-) -> Hold:
-    with ctx.db.uow() as uow:
-        existing = uow.session.get(Payment, pid)
-        if existing is not None:
-            return _hold(existing)
-        card = card_on_file(uow, driver_id)
-    amount = Money(ctx.config.preauth_amount, currency)
-    status, ref, error = "authorised", None, None
-    if card is None:
-        status, error = "declined", "no card on file"
-    else:
-        try:
-            ref = ctx.gateway.authorize(
-                card.customer_id, card.payment_method_id, amount, key=idempotency_key("preauth", payment_id=pid)
-            )
-        except (PaymentDeclined, GatewayUnavailable) as exc:
-            status, error = "declined", exc.message
-    with ctx.db.uow() as uow:
-        existing = uow.session.get(Payment, pid)
-        if existing is not None:
-            return _hold(existing)
-        row = _new_payment(
-            ctx,
-            id=pid,
-            kind="session",
-            driver_id=driver_id,
-            session_id=session_id,
-            id_token=id_token,
-            payment_method="card",
-            provider=ctx.gateway.name,
-            provider_ref=ref,
-            currency=currency,
-            authorised_amount=amount.amount if ref else None,
-            status=status,
-            last_error=error,
-        )
-        uow.session.add(row)
-        uow.commit()
-        return _hold(row)
 
 
 def settle_priced_session(ctx: PaymentsContext, event: Mapping[str, Any], payment_method: str) -> Settlement:
@@ -287,7 +186,7 @@ def _settle_batch(ctx: PaymentsContext, priced: Sequence[_Priced]) -> list[Settl
                             (x.amount.amount for x in transfer.postings if x.account == wallet_key[0]), Decimal(0)
                         )
                 if row is None:
-                    row = _new_payment(
+                    row = new_payment(
                         ctx,
                         id=payment_id_for("session_payment", session_id=p.session_id),
                         kind="session",
@@ -333,7 +232,7 @@ def _queue_card_payment(ctx: PaymentsContext, uow: UnitOfWork, row: Payment, gro
     row.status, row.next_attempt_at = "capture_pending", now
     if rest > 0:
         uow.session.add(
-            _new_payment(
+            new_payment(
                 ctx,
                 id=payment_id_for("session_payment_rest", session_id=row.session_id),
                 kind="session_rest",
@@ -431,8 +330,15 @@ def _failed_attempt(ctx: PaymentsContext, payment_id: str, exc: VoltbillError) -
     with ctx.db.uow() as uow:
         row = uow.session.get(Payment, payment_id, with_for_update=True)
         assert row is not None
-        row.attempts += 1
         row.last_error, row.updated_at = f"{exc.code}: {exc.message}", now
+        if isinstance(exc, GatewayUnavailable):
+            # The provider is down or timing out, not the card refusing: no attempt is used up (an outage never turns
+            # a payment into debt) and the retry reuses this attempt's idempotency key, so a request the provider did
+            # apply before its answer was lost is not applied twice.
+            row.next_attempt_at = now + timedelta(seconds=ctx.config.capture_retry_base_s)
+            uow.commit()
+            return row.status
+        row.attempts += 1
         if row.attempts >= ctx.config.capture_max_attempts:
             row.status, row.next_attempt_at = "failed", None
             amount = Money(row.amount or Decimal(0), row.currency)

@@ -18,9 +18,10 @@ from voltbill.adapters.store.tables.ledger import Payment, PaymentCard
 from voltbill.domain.clock import FixedClock
 from voltbill.domain.ledger import trial_balance
 from voltbill.domain.money import Money
+from voltbill.services.card_holds import preauthorise_session
 from voltbill.services.events import EventBus
 from voltbill.services.payment_context import PaymentsContext, PaymentSettings
-from voltbill.services.settlement import preauthorise_session, process_due_payments, settle_priced_session
+from voltbill.services.settlement import process_due_payments, settle_priced_session
 from voltbill.services.wallet import top_up_wallet, wallet_start_refusal
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)

@@ -16,10 +16,11 @@ from voltbill.adapters.store.migrate import migrate
 from voltbill.adapters.store.tables.ledger import Payment, PaymentCard
 from voltbill.domain.clock import FixedClock
 from voltbill.domain.money import Money
+from voltbill.services.card_holds import preauthorise_session
 from voltbill.services.events import EventBus
 from voltbill.services.payment_context import PaymentsContext, PaymentSettings
 from voltbill.services.payments import handle_webhook
-from voltbill.services.settlement import preauthorise_session, settle_priced_session
+from voltbill.services.settlement import settle_priced_session
 from voltbill.services.wallet import auto_top_up, set_auto_top_up, top_up_wallet
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)

@@ -28,10 +28,11 @@ from voltbill.adapters.store.ledger_store import account_balance
 from voltbill.adapters.store.migrate import migrate
 from voltbill.domain.clock import FixedClock
 from voltbill.domain.money import Money
+from voltbill.services.card_holds import preauthorise_session
 from voltbill.services.events import EventBus
 from voltbill.services.payment_context import PaymentsContext, PaymentSettings
 from voltbill.services.payments import save_card
-from voltbill.services.settlement import preauthorise_session, process_due_payments, settle_priced_session
+from voltbill.services.settlement import process_due_payments, settle_priced_session
 
 SECRET = "whsec_test_voltbill"
 
