@@ -9,8 +9,10 @@ batch holding its message is committed, so an answered MeterValues is always sto
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import logging
+import threading
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
@@ -80,6 +82,11 @@ class OcppGateway:
     def __init__(self, state: Any, connections: ConnectionRegistry = registry) -> None:
         self.settings: Settings = state.settings
         self.db: Database = state.db
+        # SQLite has one writer and every transaction here starts with BEGIN IMMEDIATE: worker threads queue on
+        # this lock instead of in SQLite's busy handler, whose growing sleeps (up to 100 ms per retry) left the
+        # CPU idle and answers seconds late under load (benchmarks/ocpp_load.py).
+        sqlite = self.db.engine.dialect.name == "sqlite"
+        self._sqlite_writer: Any = threading.Lock() if sqlite else contextlib.nullcontext()
         self.ctx = ChargingContext(
             bus=state.bus,
             clock=state.clock,
@@ -95,7 +102,7 @@ class OcppGateway:
         self.auth_slots = asyncio.Semaphore(_AUTH_CONCURRENCY)
 
     def _in_uow(self, use_case: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-        with self.db.uow() as uow:
+        with self._sqlite_writer, self.db.uow() as uow:
             return use_case(uow, self.ctx, *args, **kwargs)
 
     async def run(self, use_case: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
@@ -146,7 +153,7 @@ class OcppGateway:
             await anyio.to_thread.run_sync(functools.partial(self._touch_sync, seen))
 
     def _touch_sync(self, seen: dict[str, datetime]) -> None:
-        with self.db.uow() as uow:
+        with self._sqlite_writer, self.db.uow() as uow:
             charging.touch_sessions(uow, seen)
 
     async def _sweep(self) -> None:
