@@ -36,7 +36,8 @@ class AnomalyRules:
     """Thresholds. Energy in kWh; ``*_ratio`` are fractions (0.02 = 2 %).
 
     - energy vs meter: flagged when the difference exceeds ``max(energy_tolerance_kwh, ratio x metered)``;
-    - power: flagged above ``connector max x (1 + power_tolerance_ratio)`` (peak or average);
+    - power: flagged above ``connector max x (1 + power_tolerance_ratio)`` (peak or average); when the
+      connector's rating is not recorded, ``unknown_connector_max_kw`` (the most a public charger delivers) is used;
     - never stopped: still active ``never_stopped_after`` after its start;
     - duplicate: same EVSE and driver, starts within ``duplicate_window``, energy within the energy tolerance;
     - outlier: robust z-score above ``outlier_z`` among at least ``outlier_min_sessions`` of the station.
@@ -45,6 +46,7 @@ class AnomalyRules:
     energy_tolerance_kwh: Decimal = Decimal("0.05")
     energy_tolerance_ratio: Decimal = Decimal("0.02")
     power_tolerance_ratio: Decimal = Decimal("0.10")
+    unknown_connector_max_kw: Decimal = Decimal("350")
     never_stopped_after: timedelta = timedelta(hours=24)
     duplicate_window: timedelta = timedelta(minutes=2)
     outlier_z: float = 3.5
@@ -72,9 +74,7 @@ _REASONS: dict[AnomalyKind, str] = {
     AnomalyKind.METER_BACKWARDS: (
         "The meter register went backwards, from {meter_start_wh} Wh at start to {meter_stop_wh} Wh at stop."
     ),
-    AnomalyKind.IMPOSSIBLE_POWER: (
-        "Power {power_kw} kW ({measure}) exceeds what the connector can deliver, {connector_max_kw} kW."
-    ),
+    AnomalyKind.IMPOSSIBLE_POWER: ("Power {power_kw} kW ({measure}) exceeds {limit}."),
     AnomalyKind.CHARGED_ZERO_ENERGY: "The session delivered 0 kWh but was charged {total_cost} {currency}.",
     AnomalyKind.NEVER_STOPPED: "The session started {start_date_time} and was still not stopped after {hours} h.",
     AnomalyKind.CAPTURE_MISMATCH: (
@@ -124,6 +124,15 @@ def explain(session_id: str, kind: AnomalyKind, facts: Mapping[str, object]) -> 
 def creditable(kind: AnomalyKind) -> bool:
     """Whether a credit note may resolve an anomaly of ``kind`` (the driver may have paid too much)."""
     return kind in _CREDITABLE
+
+
+def power_limit(connector_max_kw: Decimal | None, rules: AnomalyRules) -> str:
+    """How the power limit reads in a reason: the connector's rating, or the fallback when it is unknown."""
+    if connector_max_kw is not None:
+        return f"what the connector can deliver, {connector_max_kw} kW"
+    return (
+        f"{rules.unknown_connector_max_kw} kW, the most a public charger delivers (the connector's rating is unknown)"
+    )
 
 
 def robust_z(value: float, median: float, mad: float) -> float | None:

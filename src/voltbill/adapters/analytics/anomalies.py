@@ -13,7 +13,7 @@ from decimal import Decimal
 from typing import Any
 
 from voltbill.adapters.analytics.engine import AnalyticsEngine, Filters
-from voltbill.domain.anomalies import MAD_CONSISTENCY, AnomalyKind, AnomalyRules, explain, robust_z
+from voltbill.domain.anomalies import MAD_CONSISTENCY, AnomalyKind, AnomalyRules, explain, power_limit, robust_z
 from voltbill.domain.money import Money, check_currency, minor_units
 from voltbill.domain.rounding import invoice_line
 
@@ -54,7 +54,8 @@ _PEAK_IS_MAX = f"coalesce(s.max_power_kw, 0) >= coalesce({_AVG_KW}, 0)"
 _CONDITIONS = (
     f"s.meter_stop_wh >= s.meter_start_wh AND abs(s.kwh - {_METERED}) > greatest($tol_kwh, $tol_ratio * {_METERED})",
     "s.meter_stop_wh < s.meter_start_wh",
-    f"greatest(coalesce(s.max_power_kw, 0), coalesce({_AVG_KW}, 0)) > s.connector_max_kw * (1 + $tol_power)",
+    f"greatest(coalesce(s.max_power_kw, 0), coalesce({_AVG_KW}, 0))"
+    " > coalesce(s.connector_max_kw, $unknown_max_kw) * (1 + $tol_power)",
     f"s.kwh = 0 AND {_TOTAL} > 0",
     "s.end_date_time IS NULL AND epoch_us(s.start_date_time) < epoch_us($now) - $stale_us",
     f"s.captured_amount <> {_TOTAL} AND abs(s.captured_amount - {_TOTAL}) >= {{half_unit}}",
@@ -113,11 +114,12 @@ def _all(engine: AnalyticsEngine, filters: Filters, rules: AnomalyRules) -> Iter
         "now": engine.now,
         "stale_us": _micros(rules.never_stopped_after),
         "window_us": _micros(rules.duplicate_window),
+        "unknown_max_kw": rules.unknown_connector_max_kw,
     }
     sql = _ROW_RULES.replace("{cond}", cond).replace("{half_unit}", _half_minor_unit_sql(engine))
     for row in engine.rows(sql, params):
         for flag, (kind, facts) in zip(row[_FLAGS:], _RULES, strict=True):
-            described = facts(row) if flag else None
+            described = facts(row, rules) if flag else None
             if described is not None:
                 yield _row(kind, row, described)
     outlier = {**base, "min_n": rules.outlier_min_sessions, "k": MAD_CONSISTENCY, "z": rules.outlier_z}
@@ -126,32 +128,33 @@ def _all(engine: AnalyticsEngine, filters: Filters, rules: AnomalyRules) -> Iter
             yield _row(AnomalyKind.STATISTICAL_OUTLIER, row, described)
 
 
-def _energy_facts(row: Candidate) -> dict[str, Any]:
+def _energy_facts(row: Candidate, rules: AnomalyRules) -> dict[str, Any]:
     return {"kwh": _num(row[4]), "metered_kwh": _num(row[5]), "meter_start_wh": _num(row[6]),
             "meter_stop_wh": _num(row[7])}  # fmt: skip
 
 
-def _backwards_facts(row: Candidate) -> dict[str, Any]:
+def _backwards_facts(row: Candidate, rules: AnomalyRules) -> dict[str, Any]:
     return {"meter_start_wh": _num(row[6]), "meter_stop_wh": _num(row[7])}
 
 
-def _power_facts(row: Candidate) -> dict[str, Any]:
-    return {"connector_max_kw": _num(row[8]), "power_kw": _num(row[9]), "measure": row[10]}
+def _power_facts(row: Candidate, rules: AnomalyRules) -> dict[str, Any]:
+    rated = Decimal(str(row[8])).normalize() if row[8] is not None else None
+    return {"power_kw": _num(row[9]), "measure": row[10], "limit": power_limit(rated, rules)}
 
 
-def _zero_facts(row: Candidate) -> dict[str, Any]:
+def _zero_facts(row: Candidate, rules: AnomalyRules) -> dict[str, Any]:
     return {"total_cost": _num(row[11]), "currency": row[12]}
 
 
-def _stopped_facts(row: Candidate) -> dict[str, Any]:
+def _stopped_facts(row: Candidate, rules: AnomalyRules) -> dict[str, Any]:
     return {"start_date_time": row[3].isoformat(), "hours": f"{row[14]:.1f}"}
 
 
-def _duplicate_facts(row: Candidate) -> dict[str, Any]:
+def _duplicate_facts(row: Candidate, rules: AnomalyRules) -> dict[str, Any]:
     return {"other_session_id": row[15], "seconds_apart": f"{row[16]:.0f}", "kwh": _num(row[4])}
 
 
-def _capture_facts(row: Candidate) -> dict[str, Any] | None:
+def _capture_facts(row: Candidate, rules: AnomalyRules) -> dict[str, Any] | None:
     total, currency, captured = row[11], row[12], row[13]
     if captured == invoice_line(Money(total, currency)).amount:
         return None
@@ -170,7 +173,7 @@ def _outlier_facts(row: Candidate) -> list[dict[str, Any]]:
 
 
 _FLAGS = 17  # index of the first flag column of _ROW_RULES
-_RULES: tuple[tuple[AnomalyKind, Callable[[Candidate], dict[str, Any] | None]], ...] = (
+_RULES: tuple[tuple[AnomalyKind, Callable[[Candidate, AnomalyRules], dict[str, Any] | None]], ...] = (
     (AnomalyKind.ENERGY_METER_MISMATCH, _energy_facts),
     (AnomalyKind.METER_BACKWARDS, _backwards_facts),
     (AnomalyKind.IMPOSSIBLE_POWER, _power_facts),

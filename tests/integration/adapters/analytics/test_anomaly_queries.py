@@ -21,7 +21,7 @@ PLANTED = {
     ),
     AnomalyKind.IMPOSSIBLE_POWER: (
         [clean_session("P-POWER", max_power_kw=80.0)],
-        "Power 80.00 kW (peak) exceeds what the connector can deliver, 22.00 kW.",
+        "Power 80.00 kW (peak) exceeds what the connector can deliver, 22 kW.",
     ),
     AnomalyKind.CHARGED_ZERO_ENERGY: (
         [clean_session("P-ZERO", kwh=Decimal(0), meter_stop_wh=Decimal("1000000"), total_cost_excl_vat=Decimal("2.10"),
@@ -80,3 +80,17 @@ def test_anomalies_respect_the_location_filter(clean_input, engine_for) -> None:
     engine = engine_for(data)
     assert [f.session_id for f in find_anomalies(engine, Filters(location_id="LOC-00001"))] == ["P-ENERGY"]
     assert find_anomalies(engine, Filters(location_id="LOC-00002")) == []
+
+
+def test_power_beyond_any_public_charger_is_impossible_when_the_connector_rating_is_unknown(
+    clean_input, engine_for
+) -> None:
+    # 341.6 kWh in 43 minutes: 477 kW on average.
+    jump = clean_session("P-JUMP", connector_max_kw=None, max_power_kw=None, kwh=Decimal("341.60"),
+                         meter_stop_wh=Decimal("1341600"), charging_seconds=2580)  # fmt: skip
+    unknown_but_fine = clean_session("P-FINE", start=START + timedelta(days=20), connector_max_kw=None)
+    found = find_anomalies(engine_for(with_sessions(clean_input, [jump, unknown_but_fine])), Filters())
+
+    assert {f.session_id for f in found} == {"P-JUMP"}  # also an energy outlier at its station
+    [power] = [f for f in found if f.kind == AnomalyKind.IMPOSSIBLE_POWER]
+    assert power.reason.startswith("Power 476.65 kW (average) exceeds 350 kW, the most a public charger delivers")
