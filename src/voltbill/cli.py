@@ -66,6 +66,7 @@ from voltbill.commands import (  # noqa: E402
     analytics,  # noqa: F401
     demo,  # noqa: F401
     invoices,  # noqa: F401
+    payments,  # noqa: F401
     price,  # noqa: F401
     server,  # noqa: F401
     simulate,  # noqa: F401
