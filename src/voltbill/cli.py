@@ -70,4 +70,5 @@ from voltbill.commands import (  # noqa: E402
     price,  # noqa: F401
     server,  # noqa: F401
     simulate,  # noqa: F401
+    status,  # noqa: F401
 )

@@ -22,6 +22,7 @@ from voltbill.api import analytics as analytics_api
 from voltbill.api import cdrs, charge_points, commands, drivers, health, pay_page, sessions, tariffs
 from voltbill.api import invoices as invoices_api
 from voltbill.api import payments as payments_api
+from voltbill.api import pending as pending_api
 from voltbill.api.auth import install_web_auth
 from voltbill.api.dashboard.install import install_dashboard
 from voltbill.api.errors import install_error_handlers
@@ -78,5 +79,6 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     app.include_router(invoices_api.router)
     invoicing.subscribe(app.state)
     app.include_router(analytics_api.router)
+    app.include_router(pending_api.router)
     install_dashboard(app)
     return app

@@ -114,6 +114,8 @@ RULES: dict[tuple[str, str], Rule] = {
     ("POST", "/api/v1/analytics/anomalies/{session_id}/{kind}/check"): API_WRITE,
     ("POST", "/api/v1/analytics/anomalies/{session_id}/{kind}/credit"): API_WRITE,
     ("POST", "/api/v1/analytics/whatif"): API_WRITE,  # a POST: admin keys only, though it changes nothing
+    # operations
+    ("GET", "/api/v1/pending"): API_READ,
     # operator dashboard
     ("GET", "/"): REDIRECT,
     ("GET", "/dashboard"): PAGE_OPERATOR,
