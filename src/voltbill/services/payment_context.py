@@ -28,7 +28,9 @@ class PaymentSettings(BaseSettings):
     ``payment_gateway``: ``stripe`` or ``sandbox`` (default: ``stripe`` when ``VOLTBILL_STRIPE_API_KEY`` is set);
     ``wallet_minimum``: balance a wallet driver needs to start; ``preauth_amount``: the hold on a card at session
     start; ``default_currency``: of a wallet that was never topped up; ``capture_max_attempts`` and
-    ``capture_retry_base_s``: retries of a declined card payment (backoff doubles) before it is booked as debt.
+    ``capture_retry_base_s``: retries of a declined card payment (backoff doubles) before it is booked as debt (an
+    unreachable provider is retried every ``capture_retry_base_s`` without using up attempts); ``stripe_timeout_s``:
+    the timeout of one Stripe request.
     """
 
     model_config = SettingsConfigDict(env_prefix="VOLTBILL_", env_file=".env", extra="ignore")
@@ -44,6 +46,7 @@ class PaymentSettings(BaseSettings):
     capture_max_attempts: int = 5
     capture_retry_base_s: int = 60
     payments_poll_s: float = 30.0
+    stripe_timeout_s: float = 30.0
 
 
 def make_gateway(config: PaymentSettings) -> PaymentGateway:
@@ -55,7 +58,10 @@ def make_gateway(config: PaymentSettings) -> PaymentGateway:
         if not config.stripe_api_key:
             raise ValueError("VOLTBILL_PAYMENT_GATEWAY=stripe needs VOLTBILL_STRIPE_API_KEY")
         return StripeGateway(
-            config.stripe_api_key, api_base=config.stripe_api_base, webhook_secret=config.stripe_webhook_secret
+            config.stripe_api_key,
+            api_base=config.stripe_api_base,
+            webhook_secret=config.stripe_webhook_secret,
+            timeout_s=config.stripe_timeout_s,
         )
     from voltbill.adapters.payments.sandbox import SandboxGateway
 

@@ -32,8 +32,10 @@ class StripeGateway:
         api_base: str | None = None,
         webhook_secret: str | None = None,
         http_client: stripe.HTTPClient | None = None,
+        timeout_s: float = 30.0,
     ) -> None:
         base: Any = {"api": api_base.rstrip("/")} if api_base else None
+        http_client = http_client or stripe.RequestsClient(timeout=timeout_s)
         self.client = stripe.StripeClient(api_key, base_addresses=base, max_network_retries=2, http_client=http_client)
         self.webhook_secret = webhook_secret
 
@@ -48,6 +50,8 @@ class StripeGateway:
             raise
         except (stripe.APIConnectionError, stripe.RateLimitError) as exc:
             raise GatewayUnavailable(f"Stripe did not answer: {exc.user_message}") from None
+        except stripe.APIError as exc:  # 5xx after the SDK's own retries: the same key may be tried again later
+            raise GatewayUnavailable(f"Stripe failed with HTTP {exc.http_status}: {exc.user_message}") from None
 
     def ensure_customer(self, driver_id: str, email: str | None, *, key: str) -> str:
         params: dict[str, Any] = {"metadata": {"driver_id": driver_id}}
