@@ -159,10 +159,13 @@ def anomalies_command(
         db.dispose()
     _write(rows, csv_file, parquet_file)
     table = Table(title=f"Anomalies ({len(rows)})")
-    for column in ("session", "kind", "reason", "resolution", "checked"):
+    for column in ("session", "kind", "reason", "resolution", "review"):
         table.add_column(column, overflow="fold")
     for row in rows:
-        checked = f"{row.checked_by} {row.checked_at:%Y-%m-%d}" if row.checked_at else ""
+        checked = ""
+        if row.checked_at is not None:
+            credit = f" {row.credit_note}" if row.credit_note else ""
+            checked = f"{row.review_status}{credit} by {row.checked_by} {row.checked_at:%Y-%m-%d}"
         table.add_row(row.session_id, row.kind.value, row.reason, row.resolution, checked)
     stdout.print(table)
 

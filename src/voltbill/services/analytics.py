@@ -164,7 +164,10 @@ def anomalies(
         if review is None:
             marked.append(row)
         elif include_reviewed:
-            marked.append(replace(row, checked_at=review.reviewed_at, checked_by=review.reviewed_by, note=review.note))
+            marked.append(
+                replace(row, review_status=review.status, checked_at=review.reviewed_at,
+                        checked_by=review.reviewed_by, note=review.note, credit_note=review.credit_note)
+            )  # fmt: skip
     return marked
 
 

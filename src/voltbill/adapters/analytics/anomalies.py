@@ -22,7 +22,8 @@ from voltbill.domain.rounding import invoice_line
 class AnomalyRow:
     """A session that looks wrong: where and when, the ``kind``, a readable ``reason``, the ``resolution`` path,
     whether a credit note may resolve it (``creditable``), the ``facts`` behind the reason, and the review mark
-    (``checked_at``/``checked_by``/``note``; filled from the store by the service)."""
+    (``review_status`` ``checked``/``credited``, ``checked_at``, ``checked_by``, ``note``, ``credit_note``; filled
+    from the store by the service)."""
 
     session_id: str
     kind: AnomalyKind
@@ -33,9 +34,11 @@ class AnomalyRow:
     location_id: str | None
     start_date_time: datetime
     facts: dict[str, Any]
+    review_status: str | None = None
     checked_at: datetime | None = None
     checked_by: str | None = None
     note: str | None = None
+    credit_note: str | None = None
 
 
 _COMMON = "s.session_id, s.charge_point_id, s.location_id, s.start_date_time"

@@ -1,5 +1,6 @@
 from dataclasses import replace
 from decimal import Decimal
+from zoneinfo import ZoneInfo
 
 import pytest
 from store_data import NOW, OPERATOR, seed
@@ -8,11 +9,16 @@ from voltbill.adapters.analytics.engine import Filters
 from voltbill.adapters.analytics.loader import load_input
 from voltbill.adapters.store.db import Database
 from voltbill.adapters.store.migrate import migrate
+from voltbill.adapters.store.tables.sessions import CdrRow
 from voltbill.domain.anomalies import AnomalyKind
 from voltbill.domain.clock import FixedClock
 from voltbill.domain.errors import Conflict, InvalidInput, NotFound
+from voltbill.domain.pricing.periods import read_session
+from voltbill.domain.pricing.pricer import price_session
+from voltbill.domain.pricing.report import build_cdr
 from voltbill.domain.tariffs import parse_tariff
 from voltbill.services import analytics as svc
+from voltbill.services.invoicing import issue_session_invoice
 
 CLOCK = FixedClock(NOW)
 
@@ -120,3 +126,34 @@ def test_a_parquet_export_of_the_store_answers_like_the_store(db, tmp_path) -> N
     assert svc.usage(exported, Filters(), by="evse") == svc.usage(live, Filters(), by="evse")
     live.close()
     exported.close()
+
+
+def test_a_creditable_anomaly_is_resolved_by_a_credit_note_for_the_sessions_receipt(db) -> None:
+    flat = parse_tariff({
+        "id": "T1", "currency": "EUR",
+        "elements": [{"price_components": [{"type": "FLAT", "price": "1.00", "vat": 19, "step_size": 1}]}],
+    })  # fmt: skip
+    with db.uow() as uow:
+        cdr = uow.session.get(CdrRow, "CDR-S-ZERO")
+        session = read_session(cdr.data)
+        priced = price_session(flat, session, ZoneInfo("Europe/Berlin"))
+        cdr.data = build_cdr(priced, flat, session, cdr_id=cdr.id, extra={"session_id": "S-ZERO"})
+        uow.commit()
+    with db.uow() as uow:
+        receipt = issue_session_invoice(uow, "CDR-S-ZERO", clock=CLOCK)
+        uow.commit()
+    assert receipt is not None
+
+    with db.uow() as uow:
+        credited = svc.credit_anomaly(uow, OPERATOR, "S-ZERO", "charged_zero_energy", reviewed_by="ops", clock=CLOCK,
+                                      note="no energy delivered")  # fmt: skip
+    with db.uow() as uow:
+        replay = svc.credit_anomaly(uow, OPERATOR, "S-ZERO", "charged_zero_energy", reviewed_by="ops", clock=CLOCK)
+    assert (credited.status, credited.note) == ("credited", "no energy delivered")
+    assert credited.credit_note is not None and credited.credit_note != receipt.invoice.number
+    assert replay == credited
+    with db.uow() as uow:
+        engine = svc.open_engine(uow, OPERATOR, CLOCK)
+        [zero] = [a for a in svc.anomalies(engine, uow, OPERATOR, Filters()) if a.session_id == "S-ZERO"]
+    engine.close()
+    assert (zero.review_status, zero.credit_note) == ("credited", credited.credit_note)
