@@ -124,6 +124,8 @@ async def test_a_card_drivers_session_is_held_at_start_and_the_cdr_total_capture
     payment = await asyncio.to_thread(wait_for, captured)
     assert Decimal(payment["authorised_amount"]) == Decimal("50.00")
     assert Decimal(payment["captured_amount"]) == paid(cdr)
+    reconciliation = server.api.get("/api/v1/ledger/card-reconciliation").json()["currencies"]
+    assert all(currency["reconciled"] for currency in reconciliation)
     assert balanced(server)
 
 
@@ -275,4 +277,6 @@ async def test_a_card_session_through_stripe_captures_the_cdr_total(
     assert client.v1.payment_intents.retrieve(payment["provider_ref"]).status == "succeeded"
     rows = {r["account"]: r for r in server.api.get("/api/v1/ledger/trial-balance").json()["accounts"]}
     assert Decimal(rows["clearing:stripe"]["balance"]) == paid(cdr)
+    (eur,) = server.api.get("/api/v1/ledger/card-reconciliation").json()["currencies"]
+    assert (Decimal(eur["cdr_totals"]), Decimal(eur["captured"]), eur["reconciled"]) == (paid(cdr), paid(cdr), True)
     assert balanced(server)

@@ -157,6 +157,11 @@ def get_trial_balance(
     return payments.trial_balance_json(uow, currency)
 
 
+@router.get("/ledger/card-reconciliation", summary="Card CDR totals against captured, pending and failed payments")
+def get_card_reconciliation(caller: OperatorDep, uow: UowDep) -> dict[str, Any]:
+    return payments.card_reconciliation(uow, caller.operator_id)
+
+
 async def _webhook(request: Request, signature: str | None) -> dict[str, Any]:
     ctx = _ctx(request)
     payload = await request.body()

@@ -14,11 +14,12 @@ from voltbill.adapters.store.db import UnitOfWork
 from voltbill.adapters.store.ledger_store import post_transfer, trial_balance_rows
 from voltbill.adapters.store.tables.ledger import Payment, PaymentCard, PaymentRefund, WebhookEvent
 from voltbill.adapters.store.tables.registry import Driver
+from voltbill.adapters.store.tables.sessions import CdrRow
 from voltbill.domain.errors import Conflict, InvalidInput, NotFound
 from voltbill.domain.idempotency import idempotency_key
 from voltbill.domain.ledger import trial_balance
 from voltbill.domain.money import Money
-from voltbill.domain.settlement import refund
+from voltbill.domain.settlement import refund, session_charge
 from voltbill.services import payment_events as events
 from voltbill.services.payment_context import PaymentsContext, PaymentSettings, make_gateway
 from voltbill.services.settlement import (
@@ -187,6 +188,46 @@ def _refund_json(row: PaymentRefund) -> dict[str, Any]:
         "provider_ref": row.provider_ref,
         "status": "succeeded",
         "created_at": row.created_at.isoformat(),
+    }
+
+
+def card_reconciliation(uow: UnitOfWork, operator_id: str) -> dict[str, Any]:
+    """Per currency: the totals of the CDRs settled by card, and where that money is — ``captured``, ``pending``
+    (queued or retrying) or ``debt`` (failed for good). ``reconciled`` when the three add up to the CDR totals."""
+    sums: dict[str, dict[str, Decimal]] = {}
+    cdrs = uow.session.execute(
+        select(CdrRow.currency, CdrRow.total_excl_vat, CdrRow.total_incl_vat)
+        .join(Payment, Payment.cdr_id == CdrRow.id)
+        .join(Driver, Driver.id == Payment.driver_id)
+        .where(Payment.kind == "session", Payment.payment_method == "card", Driver.operator_id == operator_id)
+    )
+    for currency, excl, incl in cdrs:
+        bucket = sums.setdefault(currency, dict.fromkeys(("cdr_totals", "captured", "pending", "debt"), Decimal(0)))
+        bucket["cdr_totals"] += session_charge(currency, excl, incl).gross.amount
+    collected = uow.session.execute(
+        select(Payment.currency, Payment.status, Payment.amount, Payment.captured_amount)
+        .join(Driver, Driver.id == Payment.driver_id)
+        .where(
+            Payment.kind.in_(("session", "session_rest")),
+            Payment.payment_method == "card",
+            Payment.cdr_id.is_not(None),
+            Driver.operator_id == operator_id,
+        )
+    )
+    where = {"captured": "captured", "capture_pending": "pending", "failed": "debt"}
+    for currency, status, amount, captured in collected:
+        bucket = sums.setdefault(currency, dict.fromkeys(("cdr_totals", "captured", "pending", "debt"), Decimal(0)))
+        if status in where:
+            bucket[where[status]] += captured if status == "captured" else (amount or Decimal(0))
+    return {
+        "currencies": [
+            {
+                "currency": currency,
+                **{name: money_text(Money(value, currency)) for name, value in bucket.items()},
+                "reconciled": bucket["cdr_totals"] == bucket["captured"] + bucket["pending"] + bucket["debt"],
+            }
+            for currency, bucket in sorted(sums.items())
+        ]
     }
 
 
