@@ -31,7 +31,7 @@ from voltbill.simulator.stats import Stats
 from voltbill.simulator.timing import SimClock
 
 VERSIONS: dict[str, type[OcppVersion]] = {"ocpp1.6": Ocpp16, "ocpp2.0.1": Ocpp201}
-MAX_BACKOFF_S = 15.0
+MAX_BACKOFF_S = 8.0
 MAX_FAILED_SESSIONS = 3
 TRIGGERABLE = {"Heartbeat", "StatusNotification"}
 
@@ -64,6 +64,7 @@ class SimulatedCharger:
         self.version: OcppVersion = VERSIONS[spec.protocol]()
         self.rng = random.Random(f"{config.seed}:{spec.charger_id}" if config.seed is not None else None)
         self.sessions_completed = 0
+        self.completed: list[tuple[str, float, float]] = []  # (transaction id, meter start Wh, meter stop Wh)
         self.last_cost: Any = None
         self._register_wh = round(self.rng.uniform(100_000, 5_000_000), 1)
         self._outbox: asyncio.Queue[_Outgoing] = asyncio.Queue()
@@ -286,9 +287,10 @@ class SimulatedCharger:
             plug_in = await self._wait_for_car(pause)
             if plug_in is None:
                 break
-            if await self._charge(*plug_in):
+            outcome = await self._charge(*plug_in)
+            if outcome == "completed":
                 done, failed = done + 1, 0
-            else:
+            elif outcome == "refused":
                 failed += 1
                 if failed >= MAX_FAILED_SESSIONS:  # refused again and again: report instead of looping forever
                     self.stats.error("charger gave up after failed sessions")
@@ -311,22 +313,27 @@ class SimulatedCharger:
                 await asyncio.wait_for(self._wake.wait(), timeout=wait_s)
         return None
 
-    async def _charge(self, id_tag: str, remote_start_id: int | None, remote: bool) -> bool:
-        """One session from plug-in to unplug; True when the server acknowledged its end. A remote start is
-        not authorized again (1.6 AuthorizeRemoteTxRequests = false; 2.0.1 AuthorizeRemoteStart = false)."""
+    async def _charge(self, id_tag: str, remote_start_id: int | None, remote: bool) -> str:
+        """One session from plug-in to unplug: ``completed`` when the server acknowledged its end, ``refused``
+        after a refusal or CALLERROR, ``interrupted`` when the connection dropped before it started. A remote
+        start is not authorized again (1.6 AuthorizeRemoteTxRequests = false; 2.0.1 AuthorizeRemoteStart = false).
+        """
         self._status("Preparing")
-        if not remote and not await self._authorized(id_tag):
-            self._status("Available")
-            return False
+        if not remote:
+            status = await self._authorization(id_tag)
+            if status != "Accepted":
+                self._status("Available")
+                return "interrupted" if status == "NoAnswer" and self._offline else "refused"
         tx = Transaction(id_tag=id_tag, remote_start_id=remote_start_id)
         curve = CURVES[self.spec.kind](Vehicle.random(self.rng), self.spec.limit_w, self._register_wh)
         self._tx, self._stop_reason = tx, None
+        start_wh = curve.reading().energy_wh
         last = self.clock.now()
         result = await self._request(self.version.start(tx, curve.reading(), last, self._offline), reliable=True)
         if result is None:
             self._tx = None
             self._status("Available")
-            return False
+            return "refused"
         self.stats.sessions_started += 1
         if self.version.start_result(tx, result) != "Accepted":
             self._stop_reason = "DeAuthorized"
@@ -346,17 +353,19 @@ class SimulatedCharger:
         if self._reset is not None:
             self._apply_reset()
         if answer is None:
-            return False
+            return "refused"
         self.stats.sessions_completed += 1
         self.sessions_completed += 1
-        return True
+        self.completed.append((tx.transaction_id or "", start_wh, reading.energy_wh))
+        return "completed"
 
-    async def _authorized(self, id_tag: str) -> bool:
+    async def _authorization(self, id_tag: str) -> str:
+        """Authorize's idTagInfo/idTokenInfo status, or ``NoAnswer`` (connection lost or CALLERROR)."""
         result = await self._request(self.version.authorize(id_tag), reliable=False)
         status = "NoAnswer" if result is None else self.version.authorize_result(result)
         if status != "Accepted":
             self.stats.error(f"authorize:{status}")
-        return status == "Accepted"
+        return status
 
     async def _charging(self, tx: Transaction, curve: ChargeCurve, last: Any) -> Any:
         started = last

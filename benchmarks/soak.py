@@ -1,0 +1,190 @@
+"""OCPP soak: N simulated chargers run sessions against ``voltbill serve`` for a while (default 10 min), with
+optional ``kill -9`` of the server at random moments. Records server RSS over time, answer latency, and checks
+that no session was lost or duplicated: every session a charger saw acknowledged is stored once, completed, with
+its metered energy, and has exactly one CDR; no other session exists.
+
+    .venv/bin/python benchmarks/soak.py --db sqlite --chargers 200 --minutes 10 --kills 3
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import datetime as dt
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import httpx
+import sqlalchemy as sa
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from ocpp_load import API_KEY, PYTHON, ROOT, database, machine, raise_nofile, rss_mib
+from voltbill.simulator.config import SimulationConfig
+from voltbill.simulator.register import register
+from voltbill.simulator.runner import build_chargers, run_simulation
+
+PREFIX = "SK-"
+
+
+class Server:
+    """``voltbill serve`` that can be killed with SIGKILL and restarted on the same port."""
+
+    def __init__(self, url: str, port: int, log: Path) -> None:
+        self.url, self.port, self.log = url, port, log
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    async def start(self) -> None:
+        env = {
+            **os.environ,
+            "VOLTBILL_DATABASE_URL": self.url,
+            "VOLTBILL_API_KEY": API_KEY,
+            "VOLTBILL_ALLOW_UNAUTHENTICATED_CHARGERS": "true",
+        }
+        with self.log.open("ab") as out:
+            self.proc = subprocess.Popen(
+                [PYTHON, "-m", "voltbill", "serve", "--port", str(self.port)],
+                env=env, stdout=out, stderr=out, cwd=ROOT, preexec_fn=raise_nofile,
+            )  # fmt: skip
+        async with httpx.AsyncClient() as client:
+            for _ in range(600):
+                with contextlib.suppress(httpx.HTTPError):
+                    if (await client.get(f"http://127.0.0.1:{self.port}/healthz", timeout=2)).status_code == 200:
+                        return
+                await asyncio.sleep(0.1)
+        raise RuntimeError(f"server did not start, see {self.log}")
+
+    def kill(self) -> None:
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(10)
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGINT)
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+
+
+async def soak(kind: str, args: argparse.Namespace) -> dict[str, Any]:
+    with database(kind) as url:
+        server = Server(url, args.port, Path(f"/tmp/voltbill-soak-{kind}.log"))
+        await server.start()
+        try:
+            specs = build_chargers(args.chargers, prefix=PREFIX, id_tag="{id}", protocol="mixed", kind="mixed")
+            await register(f"http://127.0.0.1:{args.port}", API_KEY, specs, concurrency=24)
+            config = SimulationConfig(
+                url=f"ws://127.0.0.1:{args.port}/ocpp", chargers=specs, sessions=0, speed=args.speed,
+                meter_interval_s=args.meter_interval, heartbeat_interval_s=300, max_session_s=90 * 60,
+                idle_s=10 * 60, gap_s=5 * 60, duration_s=args.minutes * 60, ramp_s=10, warmup_s=15,
+                timeout_s=30, validate=False, seed=args.seed,
+            )  # fmt: skip
+            rss: list[tuple[float, float]] = []
+            started = time.monotonic()
+            simulation = asyncio.create_task(run_simulation(config))
+            rng = random.Random(args.seed)
+            kills = sorted(rng.uniform(30, args.minutes * 60 - 30) for _ in range(args.kills))
+            while not simulation.done():
+                elapsed = time.monotonic() - started
+                if kills and elapsed >= kills[0]:
+                    kills.pop(0)
+                    server.kill()
+                    await asyncio.sleep(rng.uniform(0, 2))
+                    await server.start()
+                assert server.proc is not None
+                with contextlib.suppress(FileNotFoundError):
+                    rss.append((round(elapsed), round(rss_mib(server.proc.pid), 1)))
+                await asyncio.wait({simulation}, timeout=10)
+            summary, chargers = simulation.result()
+            await asyncio.sleep(5)  # last stops are priced
+            check = verify(url, chargers)
+        finally:
+            server.stop()
+    return {
+        "chargers": args.chargers,
+        "minutes": args.minutes,
+        "kills": args.kills,
+        "sessions_completed": summary["sessions_completed"],
+        "messages_sent": summary["messages_sent"],
+        "messages_per_s": summary["messages_per_s"],
+        "latency_ms": {
+            k: summary["latency_ms"][k]
+            for k in ("all", "MeterValues", "TransactionEvent")
+            if k in summary["latency_ms"]
+        },
+        "errors_by_kind": summary["errors_by_kind"],
+        "rss_mib": rss,
+        **check,
+    }
+
+
+def verify(url: str, chargers: list[Any]) -> dict[str, Any]:
+    """Compare what every charger saw acknowledged with what the database holds."""
+    engine = sa.create_engine(url)
+    with engine.connect() as conn:
+        rows = conn.execute(
+            sa.text(
+                "SELECT s.charge_point_id, s.transaction_id, s.status, s.kwh, s.cdr_id, "
+                "(SELECT count(*) FROM cdrs c WHERE c.session_id = s.id) AS cdrs "
+                "FROM sessions s WHERE s.charge_point_id LIKE :p"
+            ),
+            {"p": PREFIX + "%"},
+        ).all()
+    engine.dispose()
+    stored = {(r.charge_point_id, r.transaction_id): r for r in rows}
+    seen = {(c.spec.charger_id, tx): (start, stop) for c in chargers for tx, start, stop in c.completed}
+    lost = [key for key in seen if key not in stored or stored[key].status != "completed"]
+    extra = [key for key in stored if key not in seen and stored[key].status == "completed"]
+    wrong_energy = [
+        key
+        for key, (start, stop) in seen.items()
+        if key in stored
+        and abs(Decimal(str(stored[key].kwh or 0)) - Decimal(str(stop - start)) / 1000) > Decimal("0.002")
+    ]
+    cdr_counts = [r.cdrs for r in rows if r.status == "completed"]
+    return {
+        "sessions_acknowledged": len(seen),
+        "sessions_stored": len(stored),
+        "sessions_still_active": sum(1 for r in rows if r.status == "active"),
+        "lost": len(lost),
+        "extra_completed": len(extra),
+        "wrong_energy": len(wrong_energy),
+        "sessions_without_one_cdr": sum(1 for n in cdr_counts if n != 1),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--db", default="sqlite")
+    parser.add_argument("--chargers", type=int, default=200)
+    parser.add_argument("--minutes", type=float, default=10)
+    parser.add_argument("--speed", type=float, default=60)
+    parser.add_argument("--meter-interval", type=float, default=120, help="simulated seconds")
+    parser.add_argument("--kills", type=int, default=0, help="kill -9 of the server at random moments")
+    parser.add_argument("--seed", type=int, default=20261128)
+    parser.add_argument("--port", type=int, default=8196)
+    parser.add_argument("--out", type=Path)
+    args = parser.parse_args()
+    raise_nofile()
+    results: dict[str, Any] = {"machine": machine(), "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds")}
+    for kind in args.db.split(","):
+        results[kind] = asyncio.run(soak(kind, args))
+        print(f"[{kind}] {json.dumps(results[kind])}", file=sys.stderr)
+    text = json.dumps(results, indent=2)
+    print(text)
+    if args.out:
+        args.out.write_text(text + "\n")
+
+
+if __name__ == "__main__":
+    main()
