@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import secrets
 import shutil
+import threading
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -84,8 +85,14 @@ def api_settings(api_database_url: str) -> Settings:
 
 
 @pytest.fixture
-def api_app(api_settings: Settings) -> FastAPI:
-    return create_app(api_settings)
+def api_app(api_settings: Settings) -> Iterator[FastAPI]:
+    app = create_app(api_settings)
+    yield app
+    # Background workers that areas start in create_app would keep polling a database that is about to go.
+    for value in vars(app.state).get("_state", {}).values():
+        if isinstance(value, threading.Thread) and callable(getattr(value, "stop", None)):
+            value.stop()
+    app.state.db.dispose()
 
 
 @pytest.fixture
@@ -95,7 +102,6 @@ async def api(api_app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
     headers = {"Authorization": f"Bearer {ADMIN_KEY}"}
     async with httpx.AsyncClient(transport=transport, base_url="http://voltbill.test", headers=headers) as client:
         yield client
-    api_app.state.db.dispose()
 
 
 class Bodies:

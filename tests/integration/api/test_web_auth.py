@@ -151,8 +151,10 @@ async def test_every_response_carries_the_security_headers(browser: httpx.AsyncC
     assert "https://cdn.jsdelivr.net" in docs.headers["content-security-policy"]
 
 
-def test_voltbill_users_create_makes_a_user_who_can_sign_in(api_database_url: str, tmp_path: Any) -> None:
-    env = {"VOLTBILL_DATABASE_URL": api_database_url, "PATH": "/usr/bin:/bin"}
+def test_voltbill_users_create_makes_a_user_and_refuses_a_second_with_the_same_email(
+    sqlite_url: str, tmp_path: Any
+) -> None:
+    env = {"VOLTBILL_DATABASE_URL": sqlite_url, "PATH": "/usr/bin:/bin"}
     args = ["users", "create", "--email", "staff@example.com", "--role", "operator_staff", "--password", PASSWORD]
     done = subprocess.run(
         [sys.executable, "-m", "voltbill", *args], env=env, cwd=tmp_path, capture_output=True, text=True
