@@ -93,6 +93,7 @@ RULES: dict[tuple[str, str], Rule] = {
     ("GET", "/api/v1/payments/{payment_id}"): API_READ,
     ("POST", "/api/v1/payments/{payment_id}/refunds"): API_WRITE,
     ("GET", "/api/v1/ledger/trial-balance"): API_READ,
+    ("GET", "/api/v1/ledger/card-reconciliation"): API_READ,
     ("POST", "/api/v1/webhooks/stripe"): WEBHOOK,
     ("POST", "/api/v1/webhooks/sandbox"): WEBHOOK,
     # invoices
