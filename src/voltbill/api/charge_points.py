@@ -8,12 +8,13 @@ from fastapi import APIRouter, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from voltbill.api.deps import ClockDep, OperatorDep, UowDep
+from voltbill.api.errors import PROBLEM_RESPONSES
 from voltbill.api.ids import ChargePointId, Text
 from voltbill.api.pagination import Cursor, Limit, PageOut, decode_cursor, encode_cursor
 from voltbill.domain.errors import NotFound
 from voltbill.services import registry
 
-router = APIRouter(prefix="/api/v1/charge-points", tags=["charge points"])
+router = APIRouter(prefix="/api/v1/charge-points", tags=["charge points"], responses=PROBLEM_RESPONSES)
 
 
 class Coordinates(BaseModel):

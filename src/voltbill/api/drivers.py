@@ -8,12 +8,13 @@ from fastapi import APIRouter, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from voltbill.api.deps import ClockDep, OperatorDep, UowDep
+from voltbill.api.errors import PROBLEM_RESPONSES
 from voltbill.api.ids import DriverId, JsonObject, Text, TokenUid
 from voltbill.api.pagination import Cursor, Limit, PageOut, decode_cursor, encode_cursor
 from voltbill.domain.errors import NotFound
 from voltbill.services import registry
 
-router = APIRouter(prefix="/api/v1/drivers", tags=["drivers"])
+router = APIRouter(prefix="/api/v1/drivers", tags=["drivers"], responses=PROBLEM_RESPONSES)
 
 
 class DriverIn(BaseModel):

@@ -12,6 +12,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from voltbill.domain.errors import Conflict, InvalidInput, NotFound, VoltbillError
@@ -30,6 +31,29 @@ class Forbidden(VoltbillError):
 
     code = "forbidden"
 
+
+class FieldProblem(BaseModel):
+    field: str
+    message: str
+
+
+class Problem(BaseModel):
+    """The error body: a stable ``code``, a one-sentence ``message``, the failing ``field`` on 422, and for
+    request validation every failing field in ``errors``."""
+
+    code: str
+    message: str
+    field: str | None = None
+    errors: list[FieldProblem] | None = None
+
+
+PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
+    401: {"model": Problem, "description": "No or unknown API key."},
+    403: {"model": Problem, "description": "The key may not do this (staff keys are read-only)."},
+    404: {"model": Problem, "description": "No such record for this operator."},
+    409: {"model": Problem, "description": "The id belongs to another operator, or a concurrent change."},
+    422: {"model": Problem, "description": "Invalid input; `field` names it."},
+}
 
 STATUS = {InvalidInput: 422, NotFound: 404, Conflict: 409, Unauthorized: 401, Forbidden: 403}
 

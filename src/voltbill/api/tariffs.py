@@ -3,18 +3,21 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request, Response
+from pydantic import BaseModel
 
 from voltbill.api.deps import ClockDep, OperatorDep, UowDep
+from voltbill.api.errors import PROBLEM_RESPONSES
 from voltbill.api.ids import TariffId
 from voltbill.api.pagination import Cursor, Limit, PageOut, decode_cursor, page_body
 from voltbill.domain.errors import InvalidInput, NotFound
 from voltbill.services import registry
 
-router = APIRouter(prefix="/api/v1/tariffs", tags=["tariffs"])
+router = APIRouter(prefix="/api/v1/tariffs", tags=["tariffs"], responses=PROBLEM_RESPONSES)
 
 _PRICE = {
     "type": "object",
@@ -118,3 +121,19 @@ def get_tariff(tariff_id: TariffId, caller: OperatorDep, uow: UowDep) -> dict[st
     if record is None:
         raise NotFound(f"tariff {tariff_id} does not exist.", code="tariff_not_found")
     return record.data
+
+
+class TariffVersionOut(BaseModel):
+    """One stored version: ``valid_from`` is when it took effect; sessions started from then on use it."""
+
+    version: int
+    valid_from: datetime
+    tariff: dict[str, Any]
+
+
+@router.get("/{tariff_id}/versions", summary="Every version of a tariff, oldest first")
+def list_tariff_versions(tariff_id: TariffId, caller: OperatorDep, uow: UowDep) -> list[TariffVersionOut]:
+    versions = registry.tariff_versions(uow, caller.operator_id, tariff_id)
+    if not versions:
+        raise NotFound(f"tariff {tariff_id} does not exist.", code="tariff_not_found")
+    return [TariffVersionOut(version=v.version, valid_from=v.valid_from, tariff=v.data) for v in versions]

@@ -67,6 +67,7 @@ RULES: dict[tuple[str, str], Rule] = {
     # registry
     ("GET", "/api/v1/tariffs"): API_READ,
     ("GET", "/api/v1/tariffs/{tariff_id}"): API_READ,
+    ("GET", "/api/v1/tariffs/{tariff_id}/versions"): API_READ,
     ("PUT", "/api/v1/tariffs/{tariff_id}"): API_WRITE,
     ("GET", "/api/v1/charge-points"): API_READ,
     ("GET", "/api/v1/charge-points/{charge_point_id}"): API_READ,

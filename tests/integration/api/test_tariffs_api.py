@@ -48,6 +48,9 @@ async def test_a_changed_tariff_is_a_new_version_and_sessions_keep_the_version_o
     assert r.status_code == 200
     v2 = r.json()
     assert _versions(api_app, "AC-STD") == 2
+    listed = (await api.get("/api/v1/tariffs/AC-STD/versions")).json()
+    assert [(v["version"], v["tariff"]["elements"]) for v in listed] == [(1, v1["elements"]), (2, v2["elements"])]
+    assert listed[0]["valid_from"] < listed[1]["valid_from"]
     assert (await api.get("/api/v1/tariffs/AC-STD")).json()["elements"] == v2["elements"]
     with api_app.state.db.uow() as uow:
         first = registry.tariff_versions(uow, "default", "AC-STD")
