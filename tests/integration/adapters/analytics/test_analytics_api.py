@@ -23,7 +23,15 @@ async def api(database_url):
     app.state.db.dispose()
 
 
-async def test_the_analytics_api_answers_every_analysis_as_json_and_records_a_review(api) -> None:
+async def test_the_analytics_api_answers_every_analysis_as_json_records_a_review_and_names_bad_input(api) -> None:
+    bad_date = await api.get("/api/v1/analytics/usage", params={"from": "yesterday"})
+    assert (bad_date.status_code, bad_date.json()["field"]) == (422, "from")
+    bad_kind = await api.post("/api/v1/analytics/anomalies/S-ZERO/nonsense/check", json={})
+    assert (bad_kind.status_code, bad_kind.json()["field"]) == (422, "kind")
+    bad_tariff = await api.post("/api/v1/analytics/whatif", json={"tariff": {"currency": "EUR"}})
+    assert bad_tariff.status_code == 422
+    unauthenticated = await api.get("/api/v1/analytics/revenue", headers={"Authorization": ""})
+    assert unauthenticated.status_code == 401
     revenue = (await api.get("/api/v1/analytics/revenue", params={"period": "month", "by": "location"})).json()
     assert revenue["items"] == [{
         "period_start": "2025-03-01", "key": "LOC-A", "currency": "EUR", "sessions": 3, "kwh": "20.0000",
@@ -59,14 +67,3 @@ async def test_the_analytics_api_answers_every_analysis_as_json_and_records_a_re
         "key": "total", "sessions": 3, "currency": "EUR", "current_excl_vat": "6.0000",
         "proposed_excl_vat": "10.0000", "change": "4.0000", "change_pct": None,
     }  # fmt: skip
-
-
-async def test_the_analytics_api_names_the_failing_input(api) -> None:
-    bad_date = await api.get("/api/v1/analytics/usage", params={"from": "yesterday"})
-    assert (bad_date.status_code, bad_date.json()["field"]) == (422, "from")
-    bad_kind = await api.post("/api/v1/analytics/anomalies/S-ZERO/nonsense/check", json={})
-    assert (bad_kind.status_code, bad_kind.json()["field"]) == (422, "kind")
-    bad_tariff = await api.post("/api/v1/analytics/whatif", json={"tariff": {"currency": "EUR"}})
-    assert bad_tariff.status_code == 422
-    unauthenticated = await api.get("/api/v1/analytics/revenue", headers={"Authorization": ""})
-    assert unauthenticated.status_code == 401

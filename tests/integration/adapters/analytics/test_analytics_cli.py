@@ -1,5 +1,6 @@
 import csv
 import json
+import shutil
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
@@ -15,16 +16,25 @@ from voltbill.cli import app
 from voltbill.config import get_settings
 
 
-@pytest.fixture
-def cli_db(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    url = f"sqlite:///{tmp_path / 'cli.db'}"
-    monkeypatch.setenv("VOLTBILL_DATABASE_URL", url)
-    monkeypatch.chdir(tmp_path)
-    get_settings.cache_clear()
+@pytest.fixture(scope="module")
+def seeded_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A migrated, seeded SQLite file, made once and copied for each test."""
+    path = tmp_path_factory.mktemp("analytics-cli") / "template.db"
+    url = f"sqlite:///{path}"
     migrate(url)
     db = Database(url)
     seed(db)
     db.dispose()
+    return path
+
+
+@pytest.fixture
+def cli_db(seeded_template: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    shutil.copy(seeded_template, tmp_path / "cli.db")
+    url = f"sqlite:///{tmp_path / 'cli.db'}"
+    monkeypatch.setenv("VOLTBILL_DATABASE_URL", url)
+    monkeypatch.chdir(tmp_path)
+    get_settings.cache_clear()
     yield url
     get_settings.cache_clear()
 

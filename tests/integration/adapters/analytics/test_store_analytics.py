@@ -32,7 +32,7 @@ def db(database_url):
     database.dispose()
 
 
-def test_the_loader_reads_one_operators_sessions_with_location_cdr_payment_and_peak_power(db) -> None:
+def test_the_loader_reads_one_operators_sessions_and_a_parquet_export_answers_like_the_store(db, tmp_path) -> None:
     with db.uow() as uow:
         data = load_input(uow, OPERATOR)
     rows = {r["session_id"]: r for r in data.sessions.to_pylist()}
@@ -54,6 +54,14 @@ def test_the_loader_reads_one_operators_sessions_with_location_cdr_payment_and_p
     assert [e["status"] for e in data.status_events.to_pylist()] == ["Faulted", "Available"]
     with db.uow() as uow:
         assert load_input(uow, "someone-else").sessions.num_rows == 0
+    with db.uow() as uow:
+        svc.export_parquet(uow, OPERATOR, tmp_path)
+        live = svc.open_engine(uow, OPERATOR, CLOCK)
+    exported = svc.open_parquet(tmp_path, CLOCK)
+    assert svc.revenue(exported, Filters()) == svc.revenue(live, Filters())
+    assert svc.usage(exported, Filters(), by="evse") == svc.usage(live, Filters(), by="evse")
+    live.close()
+    exported.close()
 
 
 def test_anomalies_in_stored_sessions_are_found_and_can_be_marked_checked(db) -> None:
@@ -83,20 +91,6 @@ def test_anomalies_in_stored_sessions_are_found_and_can_be_marked_checked(db) ->
     engine.close()
 
 
-def test_reviews_refuse_unknown_kinds_and_sessions_and_credits_need_an_issued_receipt(db) -> None:
-    with db.uow() as uow, pytest.raises(InvalidInput) as bad_kind:
-        svc.mark_checked(uow, OPERATOR, "S-OK", "wrong_kind", reviewed_by="ops", clock=CLOCK)
-    assert bad_kind.value.field == "kind"
-    with db.uow() as uow, pytest.raises(NotFound):
-        svc.mark_checked(uow, "someone-else", "S-OK", "never_stopped", reviewed_by="ops", clock=CLOCK)
-    with db.uow() as uow, pytest.raises(Conflict) as not_creditable:
-        svc.credit_anomaly(uow, OPERATOR, "S-OPEN", "never_stopped", reviewed_by="ops", clock=CLOCK)
-    assert not_creditable.value.code == "anomaly_not_creditable"
-    with db.uow() as uow, pytest.raises(Conflict) as not_invoiced:
-        svc.credit_anomaly(uow, OPERATOR, "S-ZERO", "charged_zero_energy", reviewed_by="ops", clock=CLOCK)
-    assert not_invoiced.value.code == "session_not_invoiced"
-
-
 def test_tariff_whatif_reprices_recent_sessions_from_their_charging_periods(db) -> None:
     proposed = parse_tariff({
         "id": "PROPOSED", "currency": "EUR",
@@ -117,18 +111,19 @@ def test_tariff_whatif_reprices_recent_sessions_from_their_charging_periods(db) 
     assert (chf.rows, chf.skipped) == ([], 3)
 
 
-def test_a_parquet_export_of_the_store_answers_like_the_store(db, tmp_path) -> None:
-    with db.uow() as uow:
-        svc.export_parquet(uow, OPERATOR, tmp_path)
-        live = svc.open_engine(uow, OPERATOR, CLOCK)
-    exported = svc.open_parquet(tmp_path, CLOCK)
-    assert svc.revenue(exported, Filters()) == svc.revenue(live, Filters())
-    assert svc.usage(exported, Filters(), by="evse") == svc.usage(live, Filters(), by="evse")
-    live.close()
-    exported.close()
+def test_reviews_refuse_bad_input_and_a_credit_note_resolves_a_creditable_anomaly(db) -> None:
+    with db.uow() as uow, pytest.raises(InvalidInput) as bad_kind:
+        svc.mark_checked(uow, OPERATOR, "S-OK", "wrong_kind", reviewed_by="ops", clock=CLOCK)
+    assert bad_kind.value.field == "kind"
+    with db.uow() as uow, pytest.raises(NotFound):
+        svc.mark_checked(uow, "someone-else", "S-OK", "never_stopped", reviewed_by="ops", clock=CLOCK)
+    with db.uow() as uow, pytest.raises(Conflict) as not_creditable:
+        svc.credit_anomaly(uow, OPERATOR, "S-OPEN", "never_stopped", reviewed_by="ops", clock=CLOCK)
+    assert not_creditable.value.code == "anomaly_not_creditable"
+    with db.uow() as uow, pytest.raises(Conflict) as not_invoiced:
+        svc.credit_anomaly(uow, OPERATOR, "S-ZERO", "charged_zero_energy", reviewed_by="ops", clock=CLOCK)
+    assert not_invoiced.value.code == "session_not_invoiced"
 
-
-def test_a_creditable_anomaly_is_resolved_by_a_credit_note_for_the_sessions_receipt(db) -> None:
     flat = parse_tariff({
         "id": "T1", "currency": "EUR",
         "elements": [{"price_components": [{"type": "FLAT", "price": "1.00", "vat": 19, "step_size": 1}]}],
