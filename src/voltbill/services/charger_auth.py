@@ -12,6 +12,7 @@ import hmac
 import secrets
 import threading
 from collections import OrderedDict
+from dataclasses import dataclass
 
 from voltbill.adapters.store.db import UnitOfWork
 from voltbill.adapters.store.tables.registry import ChargePoint, Operator
@@ -56,23 +57,46 @@ class _VerifiedPasswords:
 verified_passwords = _VerifiedPasswords(_CACHE_SIZE)
 
 
+@dataclass(frozen=True)
+class ChargerSecret:
+    """What a password check needs, read in a short transaction: the stored hash (``None``: registered without
+    password) and whether its operator lets such chargers in."""
+
+    password_hash: str | None
+    allow_unauthenticated: bool
+
+
+def charger_secret(uow: UnitOfWork, cp_id: str) -> ChargerSecret | None:
+    """The charger's stored secret, or ``None`` for an unknown charger."""
+    cp = uow.session.get(ChargePoint, cp_id)
+    if cp is None:
+        return None
+    if cp.password_hash is not None:
+        return ChargerSecret(cp.password_hash, False)
+    operator = uow.session.get(Operator, cp.operator_id)
+    return ChargerSecret(None, operator is not None and operator.allow_unauthenticated_chargers)
+
+
+def password_accepted(cp_id: str, secret: ChargerSecret, password: str | None) -> bool:
+    """The password check itself, outside any transaction (argon2 takes ~50 ms; the OCPP gateway must not hold
+    a database transaction, which is SQLite's write lock, while it runs)."""
+    if secret.password_hash is None:
+        return password is None and secret.allow_unauthenticated
+    if password is None:
+        return False
+    if verified_passwords.hit(cp_id, secret.password_hash, password):
+        return True
+    if not verify_password(secret.password_hash, password):
+        return False
+    verified_passwords.remember(cp_id, secret.password_hash, password)
+    return True
+
+
 def verify_charger_password(uow: UnitOfWork, cp_id: str, password: str | None) -> bool:
     """True if the charger may connect: registered, and the password matches its argon2 hash.
 
     A charger registered without a password connects without one only if its operator allows unauthenticated
     chargers; an unknown charger never connects.
     """
-    cp = uow.session.get(ChargePoint, cp_id)
-    if cp is None:
-        return False
-    if cp.password_hash is None:
-        operator = uow.session.get(Operator, cp.operator_id)
-        return password is None and operator is not None and operator.allow_unauthenticated_chargers
-    if password is None:
-        return False
-    if verified_passwords.hit(cp_id, cp.password_hash, password):
-        return True
-    if not verify_password(cp.password_hash, password):
-        return False
-    verified_passwords.remember(cp_id, cp.password_hash, password)
-    return True
+    secret = charger_secret(uow, cp_id)
+    return secret is not None and password_accepted(cp_id, secret, password)

@@ -12,7 +12,6 @@ from __future__ import annotations
 import base64
 import binascii
 import logging
-from typing import Any
 
 from fastapi import FastAPI
 from starlette.responses import Response
@@ -23,7 +22,6 @@ from voltbill.adapters.ocpp.connection import WebSocketConnection
 from voltbill.adapters.ocpp.gateway import OcppGateway
 from voltbill.adapters.ocpp.v16 import ChargePoint16
 from voltbill.adapters.ocpp.v201 import ChargePoint201
-from voltbill.services.registry import verify_charger_password
 
 log = logging.getLogger("voltbill.ocpp")
 
@@ -55,13 +53,7 @@ async def _authenticated(gateway: OcppGateway, websocket: WebSocket, charge_poin
     credentials = basic_auth(websocket)
     if credentials is not None and credentials[0] != charge_point_id:
         return False
-    password = credentials[1] if credentials else None
-
-    def check(uow: Any, _ctx: Any) -> bool:
-        return verify_charger_password(uow, charge_point_id, password)
-
-    async with gateway.auth_slots:
-        return bool(await gateway.run(check))
+    return await gateway.check_password(charge_point_id, credentials[1] if credentials else None)
 
 
 async def ocpp_endpoint(websocket: WebSocket, charge_point_id: str) -> None:
@@ -88,7 +80,7 @@ async def ocpp_endpoint(websocket: WebSocket, charge_point_id: str) -> None:
         log.info("%s: new connection replaces the old one", charge_point_id)
         await _close_quietly(replaced)
     try:
-        await charge_point.start()  # type: ignore[attr-defined]
+        await charge_point.start()
     except WebSocketDisconnect:
         pass
     finally:
