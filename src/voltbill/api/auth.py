@@ -264,8 +264,7 @@ def login(
         )
         page.headers["Retry-After"] = str(wait)
         return page
-    with db.uow() as uow:
-        user = authenticate_user(uow, email, password)
+    user = authenticate_user(db, email, password)
     if user is None:
         throttle.failed(address, email)
         return _login_page(request, error="Wrong e-mail or password.", email=email, next_url=next, status=401)

@@ -25,7 +25,7 @@ from voltbill.domain.clock import Clock
 from voltbill.domain.countries import is_country_alpha3
 from voltbill.domain.errors import Conflict, InvalidInput, NotFound
 from voltbill.services.charger_auth import verify_charger_password
-from voltbill.services.credentials import hash_password, verify_password
+from voltbill.services.credentials import hash_password
 
 __all__ = [
     "ChargePointInfo",
@@ -348,8 +348,10 @@ def upsert_charge_point(
 ) -> tuple[ChargePointInfo, bool]:
     """Register or replace a charger and its location; returns ``(info, created)``.
 
-    The password is stored as an argon2 hash; an unchanged password keeps its hash (no re-hash, cache stays warm).
+    The password is stored as an argon2 hash, computed before the first query so the ~50 ms of hashing does not
+    hold a transaction (on SQLite, the write lock) open.
     """
+    password_hash = hash_password(password) if password is not None else None
     cp = _owned(uow.session.get(ChargePoint, charge_point_id), operator_id, "charge point", charge_point_id)
     if tariff_id is not None and get_tariff(uow, operator_id, tariff_id) is None:
         raise InvalidInput(
@@ -361,10 +363,7 @@ def upsert_charge_point(
     if cp is None:
         cp = ChargePoint(id=charge_point_id, operator_id=operator_id, created_at=now)
         uow.session.add(cp)
-    if password is None:
-        cp.password_hash = None
-    elif cp.password_hash is None or not verify_password(cp.password_hash, password):
-        cp.password_hash = hash_password(password)
+    cp.password_hash = password_hash
     cp.tariff_id, cp.location_id, cp.updated_at = tariff_id, loc.id, now
     uow.session.flush()
     uow.commit()
