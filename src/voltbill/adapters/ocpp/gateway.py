@@ -22,7 +22,7 @@ import anyio.to_thread
 from voltbill.adapters.ocpp.connections import ConnectionRegistry, registry
 from voltbill.adapters.store.db import Database
 from voltbill.config import Settings
-from voltbill.services import charging
+from voltbill.services import charger_auth, charging
 from voltbill.services.charging import ChargingContext, TransactionUpdate
 
 log = logging.getLogger("voltbill.ocpp")
@@ -30,6 +30,10 @@ log = logging.getLogger("voltbill.ocpp")
 _BATCH_MAX = 2000
 _TOUCH_EVERY_S = 30.0
 _AUTH_CONCURRENCY = 4
+
+
+def _charger_secret(uow: Any, _ctx: ChargingContext, charge_point_id: str) -> charger_auth.ChargerSecret | None:
+    return charger_auth.charger_secret(uow, charge_point_id)
 
 
 class UpdateBatcher:
@@ -104,6 +108,17 @@ class OcppGateway:
     def _in_uow(self, use_case: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         with self._sqlite_writer, self.db.uow() as uow:
             return use_case(uow, self.ctx, *args, **kwargs)
+
+    async def check_password(self, charge_point_id: str, password: str | None) -> bool:
+        """Security profile 1: read the charger's secret in a short unit of work, then run argon2 outside any
+        transaction (SQLite's write lock), at most ``_AUTH_CONCURRENCY`` at a time so a reconnect storm leaves
+        worker threads for everyone else."""
+        secret = await self.run(_charger_secret, charge_point_id)
+        if secret is None:
+            return False
+        async with self.auth_slots:
+            accepted = await anyio.to_thread.run_sync(charger_auth.password_accepted, charge_point_id, secret, password)
+        return bool(accepted)
 
     async def run(self, use_case: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         """``use_case(uow, ctx, *args, **kwargs)`` in a worker thread, in its own unit of work."""
