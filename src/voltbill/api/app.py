@@ -28,7 +28,7 @@ from voltbill.api.dashboard.install import install_dashboard
 from voltbill.api.errors import install_error_handlers
 from voltbill.config import Settings, get_settings
 from voltbill.domain.clock import Clock, SystemClock
-from voltbill.services import invoicing, payments
+from voltbill.services import invoicing, payment_events, payments
 from voltbill.services.access import bootstrap, instance_secret
 from voltbill.services.events import EventBus
 
@@ -47,7 +47,10 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.ocpp.start()
+        payment_events.ensure_worker(app.state.payments)  # durable capture retries run without waiting for a request
         yield
+        if app.state.payments.worker is not None:
+            app.state.payments.worker.cancel()
         await app.state.ocpp.stop()
         db.dispose()
 
