@@ -25,6 +25,7 @@ from websockets.asyncio.client import ClientConnection, connect
 
 from voltbill.api.app import create_app
 from voltbill.config import Settings
+from voltbill.domain.clock import Clock
 
 API_KEY = "vb_e2e_admin_key_0123456789abcdef"
 PG_ADMIN_DSN = os.environ.get("VOLTBILL_TEST_PG_DSN", "postgresql://postgres@127.0.0.1:5432/test")
@@ -79,10 +80,11 @@ class LiveServer:
 
 
 @contextmanager
-def running_server(database_url: str, **settings: Any) -> Iterator[LiveServer]:
-    """``create_app`` for ``database_url`` (operator key ``API_KEY``) served by uvicorn until the block ends."""
+def running_server(database_url: str, *, clock: Clock | None = None, **settings: Any) -> Iterator[LiveServer]:
+    """``create_app`` for ``database_url`` (operator key ``API_KEY``, optional ``clock``) served by uvicorn until the
+    block ends."""
     config = Settings(database_url=database_url, api_key=API_KEY, _env_file=None, **settings)  # type: ignore[call-arg]
-    app = create_app(config)
+    app = create_app(config, clock=clock)
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
