@@ -2,7 +2,8 @@
 
 Security profile 1 (OCPP 2.0.1 Part 2 A00.FR.2xx; OCPP-J 1.6 security whitepaper): HTTP Basic auth with user =
 charge point id. An unknown charger or a wrong password is refused in the handshake with HTTP 401 (a WebSocket
-denial response; uvicorn supports the ASGI ``websocket.http.response`` extension). A client that offers no
+denial response; uvicorn supports the ASGI ``websocket.http.response`` extension); while the database is unreachable
+the handshake is refused with HTTP 503 and ``Retry-After``. A client that offers no
 subprotocol we speak gets the handshake without ``Sec-WebSocket-Protocol`` and is closed at once (OCPP-J 1.6
 §3.1.2), with close code 1002.
 """
@@ -14,6 +15,7 @@ import binascii
 import logging
 
 from fastapi import FastAPI
+from sqlalchemy.exc import OperationalError
 from starlette.responses import Response
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
@@ -60,7 +62,13 @@ async def ocpp_endpoint(websocket: WebSocket, charge_point_id: str) -> None:
     """One charger connection, from handshake to disconnect."""
     gateway: OcppGateway = websocket.app.state.ocpp
     gateway.start()
-    if not await _authenticated(gateway, websocket, charge_point_id):
+    try:
+        allowed = await _authenticated(gateway, websocket, charge_point_id)
+    except OperationalError as exc:  # the database is unreachable: a temporary refusal the charger retries
+        log.warning("%s: refused while the database is unavailable: %s", charge_point_id, exc.orig)
+        await websocket.send_denial_response(Response(status_code=503, headers={"Retry-After": "10"}))
+        return
+    if not allowed:
         log.info("%s: refused: unknown charger or wrong password", charge_point_id)
         await websocket.send_denial_response(
             Response(status_code=401, headers={"WWW-Authenticate": 'Basic realm="voltbill OCPP"'})
