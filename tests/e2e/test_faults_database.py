@@ -1,7 +1,7 @@
-"""PostgreSQL goes away for a while (reached through the fault proxy: connections cut, new ones refused) while chargers
-run sessions. ``/healthz`` answers 503 during the outage and 200 after; chargers get CALLERRORs, and their replayed
-messages (same message ids) afterwards give exactly one session and one CDR each, nothing half-written; the server's
-background workers are still running."""
+"""PostgreSQL goes away for a while behind the fault proxy (connections cut and new ones refused, then a host that
+accepts and never answers) while chargers run sessions. ``/healthz`` answers 503 during the outage and 200 after;
+chargers get CALLERRORs (a new connection a 503), and their replayed messages (same message ids) afterwards give
+exactly one session and one CDR each, nothing half-written; the server's background workers are still running."""
 
 from __future__ import annotations
 
@@ -67,7 +67,7 @@ async def test_a_database_outage_is_reported_by_healthz_and_replayed_messages_ma
     try:
         url = make_url(direct_url)
         with FaultProxy((url.host or "127.0.0.1", url.port or 5432)) as proxy:
-            proxied = url.set(port=proxy.port).render_as_string(hide_password=False)
+            proxied = url.set(port=proxy.port, query={"connect_timeout": "1"}).render_as_string(hide_password=False)
             with running_server(proxied) as server:
                 tariff = random_id("T")
                 server.put_tariff(tariff, TARIFF)
@@ -120,6 +120,14 @@ async def test_a_database_outage_is_reported_by_healthz_and_replayed_messages_ma
                     faults["OCPP connection attempts during the outage"] += 1
                     assert health(server) == 503
                     faults["healthz during the outage"] += 1
+
+                    # --- then the database host stops answering at all (connections accepted, never answered) -
+                    proxy.mode = "blackhole"
+                    faults["database connections cut"] += proxy.cut()
+                    assert health(server) == 503  # within the URL's connect_timeout, not never
+                    answer = await b.call("StartTransaction", start_b, ids["start_b"])
+                    assert answer[0] == 4, answer
+                    faults["OCPP StartTransaction during the outage"] += 1
 
                     # --- the database is back: chargers replay what was not answered ---------------------------
                     proxy.mode = "pass"
