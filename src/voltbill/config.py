@@ -28,7 +28,7 @@ class Settings(BaseSettings):
     ocpp_heartbeat_interval_s: int = 300
     ocpp_clock_skew_tolerance_s: int = 300
     ocpp_response_timeout_s: float = 30.0
-    ocpp_cost_update_interval_s: int = 60
+    ocpp_cost_update_interval_s: int = 300
     ocpp16_cost_data_transfer: bool = False
 
 

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from ocpp.charge_point import camel_to_snake_case, remove_nones, serialize_as_dict, snake_to_camel_case
 from ocpp.exceptions import OCPPError
 from ocpp.messages import Call, CallError, CallResult
 
@@ -112,11 +113,19 @@ class ServerChargePoint:
             kind = "not_supported" if msg.action in self._actions else "not_implemented"
             raise FrameError(kind, msg.unique_id, f"{msg.action} is not handled by this central system")
         validate_call(msg, self._ocpp_version)
+        handler = self.route_map[msg.action]["_on_action"]
         try:
-            await self._handle_call(msg)  # type: ignore[attr-defined]
+            response = await handler(**snake_case(msg.payload))
         except OCPPError as error:
             code = _version_code(error.code, self._ocpp_version)
             await self._send(CallError(msg.unique_id, code, error.description, error.details).to_json())
+            return
+        except Exception:
+            log.exception("%s: handling %s failed", self.id, msg.action)
+            await self._send(msg.create_call_error(None).to_json())  # InternalError
+            return
+        payload = snake_to_camel_case(remove_nones(serialize_as_dict(response)))
+        await self._send(CallResult(msg.unique_id, payload).to_json())
 
     async def db(self, use_case: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         """Run ``use_case(uow, ctx, *args, **kwargs)`` in a worker thread, in its own unit of work."""
@@ -151,6 +160,27 @@ class ServerChargePoint:
             )
         assert isinstance(response, CallResult)
         return dict(response.payload)
+
+
+_snake_keys: dict[str, str] = {}
+
+
+def snake_case(data: Any) -> Any:
+    """The library's camelCase -> snake_case payload conversion with the key translations memoised (it runs a
+    few regular expressions per key, per message: a hot spot at thousands of messages per second)."""
+    if isinstance(data, dict):
+        out = {}
+        for key, value in data.items():
+            snake = _snake_keys.get(key)
+            if snake is None:
+                snake = next(iter(camel_to_snake_case({key: None})))
+                if len(_snake_keys) < 10_000:  # keys are schema-checked, but customData may carry any
+                    _snake_keys[key] = snake
+            out[snake] = snake_case(value)
+        return out
+    if isinstance(data, list):
+        return [snake_case(v) for v in data]
+    return data
 
 
 def required_param(params: dict[str, Any], name: str) -> Any:
