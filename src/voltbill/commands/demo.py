@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -19,10 +20,20 @@ from sqlalchemy.engine import make_url
 
 from voltbill.cli import app, one_line_errors
 from voltbill.config import Settings, get_settings
+from voltbill.demo.catalog import Size
 from voltbill.domain.clock import FixedClock
 from voltbill.domain.errors import InvalidInput
 
 err = Console(stderr=True, highlight=False)
+
+
+def demo_size(value: str) -> Size:
+    """``--size``: ``full`` or ``small``."""
+    if value == "full":
+        return "full"
+    if value == "small":
+        return "small"
+    raise InvalidInput(f"--size must be small or full, got {value!r}.", field="size")
 
 
 def reset_database(url: str) -> None:
@@ -40,14 +51,12 @@ def reset_database(url: str) -> None:
     command.downgrade(alembic_config(url), "base")
 
 
-def seed(settings: Settings, size: str, *, quiet: bool = False) -> dict[str, Any]:
+def seed(settings: Settings, size: Size, *, quiet: bool = False) -> dict[str, Any]:
     """Seed the demo operator (registry, users, payments, history); returns counts for the summary."""
     from voltbill.api.app import create_app
     from voltbill.demo import catalog
     from voltbill.demo.seed import HISTORY_DAYS, has_history, history_plan, seed_history, seed_registry
 
-    if size not in ("small", "full"):
-        raise InvalidInput(f"--size must be small or full, got {size!r}.", field="size")
     now = datetime.now(UTC).replace(microsecond=0)
     clock = FixedClock(now - timedelta(days=HISTORY_DAYS[size] + 1))
     seeding = create_app(settings, clock=clock)
@@ -60,10 +69,10 @@ def seed(settings: Settings, size: str, *, quiet: bool = False) -> dict[str, Any
     level = noisy.level
     noisy.setLevel(logging.ERROR)
     try:
-        seed_registry(state, size, clock)  # type: ignore[arg-type]
+        seed_registry(state, size, clock)
         result: dict[str, Any] = {"sessions": 0, "statements": 0, "history": "already there"}
         if not has_history(state):
-            plan = history_plan(size, now)  # type: ignore[arg-type]
+            plan = history_plan(size, now)
             with Progress(
                 TextColumn("seeding history"),
                 BarColumn(),
@@ -76,8 +85,8 @@ def seed(settings: Settings, size: str, *, quiet: bool = False) -> dict[str, Any
                 stats, statements = seed_history(state, clock, plan, progress=lambda n: bar.advance(task, n))
             result = {"sessions": stats.started, "statements": statements, "history": "generated"}
             result["refused"] = stats.refused
-        result["chargers"] = len(catalog.chargers(size))  # type: ignore[arg-type]
-        result["drivers"] = len(catalog.drivers(size))  # type: ignore[arg-type]
+        result["chargers"] = len(catalog.chargers(size))
+        result["drivers"] = len(catalog.drivers(size))
         return result
     finally:
         noisy.setLevel(level)
@@ -92,11 +101,12 @@ def _stop_workers(state: Any) -> None:
         worker.join(timeout=30)
 
 
-def logins(size: str) -> list[tuple[str, str, str]]:
+def logins(size: Size) -> list[tuple[str, str, str]]:
     """``(role, email, password)`` of the demo's web logins."""
     from voltbill.demo import catalog
+    from voltbill.demo.seed import live_driver
 
-    driver = catalog.drivers(size)[0]  # type: ignore[arg-type]
+    driver = live_driver(size)
     return [
         ("operator admin", catalog.ADMIN_EMAIL, catalog.DEMO_PASSWORD),
         ("operator staff", catalog.STAFF_EMAIL, catalog.DEMO_PASSWORD),
@@ -104,14 +114,16 @@ def logins(size: str) -> list[tuple[str, str, str]]:
     ]
 
 
-def simulation_config(size: str, url: str) -> Any:
+def simulation_config(size: Size, url: str) -> Any:
     """Live chargers: every demo charger with its password and a demo driver's token, in real time, short
     sessions with some parking so idle fees show up."""
     from voltbill.demo import catalog
-    from voltbill.demo.seed import charger_password
+    from voltbill.demo.seed import charger_password, failing_card_driver
     from voltbill.simulator.config import ChargerSpec, SimulationConfig
 
-    drivers = catalog.drivers(size)  # type: ignore[arg-type]
+    # Card and post-paid drivers: their live sessions run to the end (a wallet could run dry and be stopped).
+    failing = failing_card_driver(size)
+    drivers = [d for d in catalog.drivers(size) if d.payment_method != "wallet" and d.id != failing]
     specs = tuple(
         ChargerSpec(
             charger_id=c.id,
@@ -121,7 +133,7 @@ def simulation_config(size: str, url: str) -> Any:
             kind=c.kind.lower(),
             limit_w=float(c.max_kw * 1000),
         )
-        for n, c in enumerate(catalog.chargers(size))  # type: ignore[arg-type]
+        for n, c in enumerate(catalog.chargers(size))
     )
     return SimulationConfig(
         url=url,
@@ -137,8 +149,10 @@ def simulation_config(size: str, url: str) -> Any:
     )
 
 
-async def serve_with_chargers(application: Any, host: str, port: int, simulation: Any | None) -> None:
-    """Run the server in this event loop; once it listens, start the simulated chargers against it."""
+async def serve_with_chargers(
+    application: Any, host: str, port: int, simulation: Any | None, ready: Callable[[], None]
+) -> None:
+    """Run the server in this event loop; once it listens, call ``ready`` and start the simulated chargers."""
     import uvicorn
 
     server = uvicorn.Server(uvicorn.Config(application, host=host, port=port, log_level="warning"))
@@ -146,6 +160,8 @@ async def serve_with_chargers(application: Any, host: str, port: int, simulation
     while not server.started and not serving.done():
         await asyncio.sleep(0.05)
     chargers = None
+    if server.started:
+        ready()
     if simulation is not None and server.started:
         from voltbill.simulator.runner import run_simulation
 
@@ -169,6 +185,7 @@ def demo(
     size: str = typer.Option("full", "--size", help="full (6 sites, 24 chargers, 3 months) or small (tests)."),
 ) -> None:
     """Seed a demo operator with three months of history, start the server and live simulated chargers."""
+    chosen = demo_size(size)
     settings = get_settings()
     host = host or settings.host
     port = port or settings.port
@@ -176,24 +193,33 @@ def demo(
         reset_database(settings.database_url)
         err.print("database reset")
     started = datetime.now(UTC)
-    result = seed(settings, size)
+    result = seed(settings, chosen)
     seconds = (datetime.now(UTC) - started).total_seconds()
+    history = (
+        f"history generated ({result['sessions']} sessions, {result['statements']} monthly statements)"
+        if result["history"] == "generated"
+        else "history already there"
+    )
     err.print(
-        f"demo operator ready in {seconds:.0f} s: {result['chargers']} chargers, {result['drivers']} drivers, "
-        f"history {result['history']} ({result['sessions']} sessions, {result['statements']} monthly statements)"
+        f"demo operator ready in {seconds:.0f} s: {result['chargers']} chargers, {result['drivers']} drivers, {history}"
     )
     url = f"http://{host}:{port}/"
     typer.echo(f"dashboard: {url}")
-    for role, email, password in logins(size):
+    for role, email, password in logins(chosen):
         typer.echo(f"login ({role}): {email} / {password}")
     if seed_only:
         return
     from voltbill.api.app import create_app
 
     application = create_app(settings)
-    simulation = simulation_config(size, f"ws://{host}:{port}/ocpp") if simulate else None
-    typer.echo(
-        f"OCPP endpoint: ws://{host}:{port}/ocpp/{{charge_point_id}}" + (" (live chargers running)" if simulate else "")
-    )
-    typer.echo("press Ctrl+C to stop")
-    asyncio.run(serve_with_chargers(application, host, port, simulation))
+    simulation = simulation_config(chosen, f"ws://{host}:{port}/ocpp") if simulate else None
+
+    def ready() -> None:
+        live = " (live chargers running)" if simulate else ""
+        typer.echo(f"OCPP endpoint: ws://{host}:{port}/ocpp/{{charge_point_id}}{live}")
+        typer.echo("press Ctrl+C to stop")
+
+    try:
+        asyncio.run(serve_with_chargers(application, host, port, simulation, ready))
+    except KeyboardInterrupt:  # uvicorn shuts down gracefully, then re-raises the signal
+        err.print("stopped")

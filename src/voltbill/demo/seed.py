@@ -81,21 +81,34 @@ def seed_registry(state: Any, size: Size, clock: FixedClock) -> None:
             registry.upsert_token(uow, catalog.OPERATOR_ID, driver.id, driver.token_uid, type="RFID", clock=clock)
     ensure_users(state, size, clock)
     ctx = state.payments
-    for n, driver in enumerate(d for d in catalog.drivers(size) if d.payment_method == "card"):
-        # One card driver's card is saved but every charge fails, so the payments follow-up has a case.
-        number = CHARGE_FAILS if n == 3 else "4242424242424242"
-        payments.save_card(ctx, driver.id, driver.email, ctx.gateway.name, tokenize_card(number))
+    failing = failing_card_driver(size)
+    for driver in catalog.drivers(size):
+        if driver.payment_method == "card":
+            # One driver's card is saved but every charge on it fails, so the payments follow-up has a case.
+            number = CHARGE_FAILS if driver.id == failing else "4242424242424242"
+            payments.save_card(ctx, driver.id, driver.email, ctx.gateway.name, tokenize_card(number))
     for driver in catalog.drivers(size):
         if driver.payment_method == "wallet":
             wallet.top_up_wallet(ctx, driver.id, WALLET_TOP_UP, request_key=f"demo-opening-{driver.id}")
 
 
+def failing_card_driver(size: Size) -> str:
+    """The demo driver whose card declines every charge (the fourth card driver)."""
+    return [d.id for d in catalog.drivers(size) if d.payment_method == "card"][3]
+
+
+def live_driver(size: Size) -> catalog.DemoDriver:
+    """The driver whose login ``voltbill demo`` prints: a card driver charging at the first live charger."""
+    failing = failing_card_driver(size)
+    return next(d for d in catalog.drivers(size) if d.payment_method == "card" and d.id != failing)
+
+
 def ensure_users(state: Any, size: Size, clock: FixedClock) -> None:
-    """The web logins: an operator admin, a staff member and driver logins for the first two demo drivers."""
+    """The web logins: an operator admin, a staff member, the first two demo drivers and the live driver."""
     wanted: list[tuple[str, str, str | None]] = [
         (catalog.ADMIN_EMAIL, "operator_admin", None),
         (catalog.STAFF_EMAIL, "operator_staff", None),
-        *((d.email, "driver", d.id) for d in catalog.drivers(size)[:2]),
+        *((d.email, "driver", d.id) for d in [*catalog.drivers(size)[:2], live_driver(size)]),
     ]
     for email, role, driver_id in wanted:
         with state.db.uow() as uow:

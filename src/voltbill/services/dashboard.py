@@ -73,13 +73,14 @@ def station_board(uow: UnitOfWork, operator_id: str, now: datetime) -> list[Stat
         connectors[status.charge_point_id].append(
             ConnectorView(status.evse_id, status.connector_id, status.status, status.error_code, status.timestamp)
         )
-    active = dict(
-        uow.session.execute(
+    active: dict[str, int] = {
+        cp_id: count
+        for cp_id, count in uow.session.execute(
             select(SessionRow.charge_point_id, func.count())
             .where(SessionRow.charge_point_id.in_(ids), SessionRow.status == "active")
             .group_by(SessionRow.charge_point_id)
-        ).all()
-    )
+        ).tuples()
+    }
     return [
         StationView(
             id=cp.id,
@@ -225,14 +226,20 @@ def session_extras(uow: UnitOfWork, sessions: list[dict[str, object]]) -> Sessio
             )
         ).all()
     }
-    names = dict(uow.session.execute(select(Driver.id, Driver.name).where(Driver.id.in_(driver_ids))).all())
-    zones = dict(
-        uow.session.execute(
+    names: dict[str, str] = {
+        driver_id: name
+        for driver_id, name in uow.session.execute(
+            select(Driver.id, Driver.name).where(Driver.id.in_(driver_ids))
+        ).tuples()
+    }
+    zones: dict[str, str] = {
+        cp_id: tz
+        for cp_id, tz in uow.session.execute(
             select(ChargePoint.id, Location.time_zone)
             .join(Location, Location.id == ChargePoint.location_id)
             .where(ChargePoint.id.in_(charger_ids))
-        ).all()
-    )
+        ).tuples()
+    }
     return SessionExtras(totals, names, zones)
 
 

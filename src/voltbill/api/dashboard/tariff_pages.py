@@ -49,7 +49,7 @@ def _errors(exc: InvalidInput, data: Any) -> list[dict[str, str | None]]:
     reader = Reader()
     if isinstance(data, dict):
         read_tariff(data, reader)
-    issues = [{"field": i.path, "message": i.message} for i in reader.errors]
+    issues: list[dict[str, str | None]] = [{"field": i.path, "message": i.message} for i in reader.errors]
     return issues or [{"field": exc.field, "message": exc.message}]
 
 
