@@ -24,6 +24,7 @@ from voltbill.adapters.store.tables.registry import ChargePoint, Driver, Locatio
 from voltbill.domain.clock import Clock
 from voltbill.domain.countries import is_country_alpha3
 from voltbill.domain.errors import Conflict, InvalidInput, NotFound
+from voltbill.domain.tariffs import Tariff, parse_tariff
 from voltbill.services.charger_auth import verify_charger_password
 from voltbill.services.credentials import hash_password
 
@@ -162,13 +163,6 @@ def _owned(row: R | None, operator_id: str, what: str, ident: str) -> R | None:
 # --- tariffs -------------------------------------------------------------------------------------------------
 
 
-def _tariffs_module() -> Any:
-    # Imported on use: the pricing area owns voltbill.domain.tariffs.
-    from voltbill.domain import tariffs
-
-    return tariffs
-
-
 def _latest_version(uow: UnitOfWork, tariff_id: str) -> TariffVersion | None:
     stmt = select(TariffVersion).where(TariffVersion.tariff_id == tariff_id).order_by(TariffVersion.version.desc())
     return uow.session.scalars(stmt.limit(1)).first()
@@ -196,7 +190,7 @@ def upsert_tariff(
     if latest is not None and latest.body_sha256 == digest:
         return _tariff_record(latest), False
     now = clock.now()
-    tariff = _tariffs_module().parse_tariff({**data, "last_updated": now.isoformat().replace("+00:00", "Z")})
+    tariff = parse_tariff({**data, "last_updated": now.isoformat().replace("+00:00", "Z")})
     row = TariffVersion(
         tariff_id=tariff_id,
         operator_id=operator_id,
@@ -239,7 +233,7 @@ def list_tariffs(uow: UnitOfWork, operator_id: str, *, limit: int = 50, after: s
     return _page([_tariff_record(r) for r in newest], limit, lambda r: r.id)
 
 
-def tariff_at(uow: UnitOfWork, tariff_id: str, at: datetime) -> Any:
+def tariff_at(uow: UnitOfWork, tariff_id: str, at: datetime) -> Tariff:
     """The domain ``Tariff`` of the version valid at ``at`` (a session's start).
 
     A session that started before the first version was stored (a charger clock running ahead of the upload)
@@ -257,7 +251,7 @@ def tariff_at(uow: UnitOfWork, tariff_id: str, at: datetime) -> Any:
         raise NotFound(
             f"tariff {tariff_id} is not registered; PUT it first.", code="tariff_not_found", field="tariff_id"
         )
-    return _tariffs_module().parse_tariff(row.data)
+    return parse_tariff(row.data)
 
 
 # --- charge points -------------------------------------------------------------------------------------------
