@@ -297,3 +297,9 @@ def operator_name(uow: UnitOfWork, operator_id: str) -> str:
     """The operator's display name (its id when it has none)."""
     operator = uow.session.get(Operator, operator_id)
     return operator.name if operator is not None else operator_id
+
+
+def operator_time_zone(uow: UnitOfWork, operator_id: str) -> str:
+    """The operator's IANA time zone (for totals and lists that span stations)."""
+    operator = uow.session.get(Operator, operator_id)
+    return operator.time_zone if operator is not None else "UTC"

@@ -4,14 +4,12 @@ number of queries per page (lists are paginated with the services' cursors)."""
 from __future__ import annotations
 
 import json
-from datetime import date
 from decimal import Decimal
 from typing import Any
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 
-from voltbill.adapters.store.tables.registry import Operator
 from voltbill.api.dashboard.web import OperatorUser, render
 from voltbill.api.deps import ClockDep, UowDep
 from voltbill.domain.errors import NotFound
@@ -25,17 +23,8 @@ STATUS_TONES = {"Available": "ok", "Charging": "ok", "Occupied": "warn", "Prepar
                 "Unavailable": "bad"}  # fmt: skip
 
 
-def _tz(uow: Any, operator_id: str) -> str:
-    operator = uow.session.get(Operator, operator_id)
-    return operator.time_zone if operator is not None else "UTC"
-
-
 def next_url(request: Request, cursor: str | None) -> str | None:
     return str(request.url.include_query_params(cursor=cursor)) if cursor else None
-
-
-def _day(d: date) -> str:
-    return d.isoformat()
 
 
 @router.get("/", name="dashboard_root")
@@ -49,7 +38,7 @@ def overview_page(request: Request, caller: OperatorUser, uow: UowDep, clock: Cl
     o = dashboard.overview(uow, caller.operator_id, clock.now())
     currencies = sorted({c for _, t in o.days for c in t.revenue}) or ["EUR"]
     currency = currencies[0]
-    days = [_day(d) for d, _ in o.days]
+    days = [d.isoformat() for d, _ in o.days]
     revenue = [format(t.revenue.get(currency, Decimal(0)).quantize(Decimal("0.01")), "f") for _, t in o.days]
     kwh = [format(t.kwh.quantize(Decimal("0.1")), "f") for _, t in o.days]
     sessions = [t.sessions for _, t in o.days]
@@ -151,7 +140,7 @@ def cdrs_page(
         "cdrs",
         title="CDRs",
         cdrs=cdrs,
-        tz=_tz(uow, caller.operator_id),
+        tz=dashboard.operator_time_zone(uow, caller.operator_id),
         next_url=next_url(request, next_cursor),
     )
 
@@ -190,7 +179,7 @@ def cdr_page(request: Request, cdr_id: str, caller: OperatorUser, uow: UowDep) -
         title=f"CDR {cdr_id}",
         cdr={**cdr, "total_cost": cdr.get("total_cost") or {}},
         dimensions=dimensions,
-        tz=(cdr.get("cdr_location") or {}).get("time_zone") or _tz(uow, caller.operator_id),
+        tz=(cdr.get("cdr_location") or {}).get("time_zone") or dashboard.operator_time_zone(uow, caller.operator_id),
         cdr_json=json.dumps(cdr, indent=2, sort_keys=True, default=str),
     )
 

@@ -14,14 +14,13 @@ from typing import Any
 from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from voltbill.adapters.store.tables.registry import Operator
 from voltbill.api.auth import CsrfDep
 from voltbill.api.dashboard.web import OperatorUser, OperatorWriter, render
 from voltbill.api.deps import ClockDep, UowDep
 from voltbill.domain.errors import InvalidInput, NotFound
 from voltbill.domain.pricing.ocpi_json import Reader
 from voltbill.domain.tariffs import read_tariff, tariff_warnings
-from voltbill.services import registry
+from voltbill.services import dashboard, registry
 
 router = APIRouter(include_in_schema=False)
 
@@ -33,11 +32,6 @@ TEMPLATE_BODY = {
     "tariff_alt_text": [{"language": "en", "text": "0.35/kWh excl. VAT"}],
     "elements": [{"price_components": [{"type": "ENERGY", "price": "0.35", "vat": "19", "step_size": 1}]}],
 }
-
-
-def _tz(uow: Any, operator_id: str) -> str:
-    operator = uow.session.get(Operator, operator_id)
-    return operator.time_zone if operator is not None else "UTC"
 
 
 def _pretty(data: Any) -> str:
@@ -66,7 +60,7 @@ def tariffs_page(
         "tariffs",
         title="Tariffs",
         tariffs=page.items,
-        tz=_tz(uow, caller.operator_id),
+        tz=dashboard.operator_time_zone(uow, caller.operator_id),
         next_url=next_url,
     )
 
@@ -119,7 +113,7 @@ def tariff_page(request: Request, tariff_id: str, caller: OperatorUser, uow: Uow
         tariff_id=tariff_id,
         version=record.version,
         valid_from=record.valid_from,
-        tz=_tz(uow, caller.operator_id),
+        tz=dashboard.operator_time_zone(uow, caller.operator_id),
         body=_pretty(record.data),
         flash=f"Saved as version {record.version}." if saved else None,
         warnings=tariff_warnings(record.data) if saved else [],
