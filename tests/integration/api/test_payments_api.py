@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 from typing import Any
 
 import anyio
@@ -11,12 +12,20 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
+from payments_db import migrated_database
 from voltbill.adapters.payments.sandbox import SandboxGateway, tokenize_card
 from voltbill.api.app import create_app
 from voltbill.config import Settings
 from voltbill.services.payment_context import PaymentsContext
 
 ADMIN_KEY = "vb_test_admin_key_payments_0123456789"
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A migrated database (copied from a per-session template: migrating a database per test costs seconds)."""
+    with migrated_database(request.param, tmp_path) as url:
+        yield url
 
 
 @pytest.fixture

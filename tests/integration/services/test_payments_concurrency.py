@@ -6,13 +6,14 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 
+from payments_db import migrated_database
 from voltbill.adapters.payments.sandbox import SandboxGateway
 from voltbill.adapters.store.db import Database
 from voltbill.adapters.store.ledger_store import account_balance, trial_balance_rows
-from voltbill.adapters.store.migrate import migrate
 from voltbill.domain.clock import FixedClock
 from voltbill.domain.ledger import trial_balance
 from voltbill.domain.money import Money
@@ -23,9 +24,13 @@ from voltbill.services.wallet import top_up_wallet
 
 
 @pytest.fixture
-def ctx(postgres_url: str) -> Iterator[PaymentsContext]:
-    migrate(postgres_url)
-    db = Database(postgres_url, pool_size=50, max_overflow=10)
+def ctx(tmp_path: Path) -> Iterator[PaymentsContext]:
+    with migrated_database("postgresql", tmp_path) as url:
+        yield from _ctx(url)
+
+
+def _ctx(url: str) -> Iterator[PaymentsContext]:
+    db = Database(url, pool_size=50, max_overflow=10)
     clock = FixedClock(datetime(2026, 3, 2, 9, tzinfo=UTC))
     yield PaymentsContext(db, SandboxGateway(), EventBus(), clock, PaymentSettings(payment_gateway="sandbox"))
     db.dispose()

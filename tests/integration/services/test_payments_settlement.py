@@ -5,15 +5,16 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import pytest
 from sqlalchemy import select
 
+from payments_db import migrated_database
 from voltbill.adapters.payments.sandbox import CHARGE_FAILS, SandboxGateway, tokenize_card
 from voltbill.adapters.store.db import Database
 from voltbill.adapters.store.ledger_store import account_balance, trial_balance_rows
-from voltbill.adapters.store.migrate import migrate
 from voltbill.adapters.store.tables.ledger import Payment, PaymentCard
 from voltbill.domain.clock import FixedClock
 from voltbill.domain.ledger import trial_balance
@@ -27,9 +28,15 @@ from voltbill.services.wallet import top_up_wallet, wallet_start_refusal
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 
 
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A migrated database (copied from a per-session template: migrating a database per test costs seconds)."""
+    with migrated_database(request.param, tmp_path) as url:
+        yield url
+
+
 @pytest.fixture
 def ctx(database_url: str) -> Iterator[PaymentsContext]:
-    migrate(database_url)
     db = Database(database_url)
     config = PaymentSettings(payment_gateway="sandbox", capture_max_attempts=3, capture_retry_base_s=60)
     yield PaymentsContext(db, SandboxGateway(), EventBus(), FixedClock(T0), config)

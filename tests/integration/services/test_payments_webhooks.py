@@ -6,13 +6,14 @@ import json
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 
+from payments_db import migrated_database
 from voltbill.adapters.payments.sandbox import SandboxGateway, tokenize_card
 from voltbill.adapters.store.db import Database
 from voltbill.adapters.store.ledger_store import account_balance
-from voltbill.adapters.store.migrate import migrate
 from voltbill.adapters.store.tables.ledger import Payment, PaymentCard
 from voltbill.domain.clock import FixedClock
 from voltbill.domain.money import Money
@@ -26,9 +27,15 @@ from voltbill.services.wallet import auto_top_up, set_auto_top_up, top_up_wallet
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 
 
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A migrated database (copied from a per-session template: migrating a database per test costs seconds)."""
+    with migrated_database(request.param, tmp_path) as url:
+        yield url
+
+
 @pytest.fixture
 def ctx(database_url: str) -> Iterator[PaymentsContext]:
-    migrate(database_url)
     db = Database(database_url)
     yield PaymentsContext(db, SandboxGateway(), EventBus(), FixedClock(T0), PaymentSettings(payment_gateway="sandbox"))
     db.dispose()
