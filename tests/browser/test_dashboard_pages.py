@@ -171,3 +171,20 @@ def test_the_station_board_shows_a_charger_fault_without_a_reload(
         expect(row).to_contain_text("online")
     browsing.screenshot("stations live fault")
     browsing.assert_no_errors()
+
+
+def test_a_new_tariff_created_in_the_browser_is_listed_with_its_description(browsing: Browsing) -> None:
+    browsing.login(catalog.ADMIN_EMAIL)
+    browsing.open("/dashboard/tariffs")
+    browsing.page.get_by_role("link", name="New tariff").click()
+    browsing.page.get_by_label("Tariff id").fill("night-owl")
+    body = json.loads(browsing.page.get_by_label("OCPI 2.2.1 Tariff (JSON)").input_value())
+    body["tariff_alt_text"] = [{"language": "en", "text": "Night owl: 0.25/kWh"}]
+    browsing.page.get_by_label("OCPI 2.2.1 Tariff (JSON)").fill(json.dumps(body))
+    browsing.page.get_by_role("button", name="Save tariff").click()
+    expect(browsing.page.get_by_role("heading", level=1)).to_have_text("Tariff night-owl")
+    expect(browsing.page.get_by_text("Saved as version 1.")).to_be_visible()
+    expect(browsing.page.get_by_text("Saved with warnings")).to_be_visible()  # no country_code, party_id
+    browsing.open("/dashboard/tariffs")
+    expect(browsing.page.get_by_role("row").filter(has_text="night-owl")).to_contain_text("Night owl: 0.25/kWh")
+    browsing.assert_no_errors()
