@@ -197,3 +197,34 @@ async def test_a_consumer_may_command_the_charger_while_its_message_is_being_han
         started = await client.ok("StartTransaction", start)
     assert answers == [{"status": "Accepted"}]
     assert client.received_calls[0][3] == {"transactionId": started["transactionId"]}
+
+
+async def test_a_16_session_is_stopped_remotely_by_its_session_id(
+    shared_live_server: LiveServer, ocpp_client: Any
+) -> None:
+    cp = charger(shared_live_server)
+    api = shared_live_server.api
+    async with ocpp_client(shared_live_server, cp, PASSWORD, "ocpp1.6") as client:
+        client.auto_answer = {
+            "RemoteStopTransaction": {"status": "Accepted"},
+            "ChangeAvailability": {"status": "Scheduled"},
+        }
+        start = {"connectorId": 2, "idTag": "ANYONE", "meterStart": 0, "timestamp": "2025-01-01T00:00:00Z"}
+        txn = (await client.ok("StartTransaction", start))["transactionId"]
+        [session] = api.get("/api/v1/sessions", params={"charge_point_id": cp}).json()["items"]
+
+        def command(name: str, body: dict[str, Any]) -> Any:
+            url = f"/api/v1/charge-points/{cp}/commands/{name}"
+            return asyncio.create_task(asyncio.to_thread(api.post, url, json=body))
+
+        sent = command("remote-stop", {"session_id": session["id"]})
+        await client.serve_calls()
+        assert (await sent).json()["response"] == {"status": "Accepted"}
+        assert client.received_calls[-1][2:] == ["RemoteStopTransaction", {"transactionId": txn}]
+
+        sent = command("change-availability", {"operative": False, "connector_id": 2})
+        await client.serve_calls()
+        assert (await sent).json()["response"] == {"status": "Scheduled"}
+        assert client.received_calls[-1][3] == {"connectorId": 2, "type": "Inoperative"}
+    unknown = api.post(f"/api/v1/charge-points/{cp}/commands/remote-stop", json={"session_id": "ses_nope"})
+    assert unknown.status_code == 422
