@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 import os
 import secrets
 import shutil
@@ -37,23 +38,37 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-@pytest.fixture(scope="session")
-def postgres_template() -> Iterator[str | None]:
-    """A PostgreSQL database migrated once per test run, cloned per test with CREATE DATABASE ... TEMPLATE."""
-    try:
-        _pg_admin().close()
-    except Exception:
-        yield None
-        return
-    name = f"voltbill_tmpl_{secrets.token_hex(6)}"
+_pg_template: dict[str, str] = {}
+
+
+def _make_pg_template() -> str:
+    """A PostgreSQL database migrated once per test run (dropped at exit), cloned per test with
+    CREATE DATABASE ... TEMPLATE; made again if something dropped it meanwhile."""
+    name = _pg_template.get("name") or f"voltbill_tmpl_{secrets.token_hex(6)}"
     with _pg_admin() as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         conn.execute(f'CREATE DATABASE "{name}"')
+    migrate(f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}")
+    if "name" not in _pg_template:
+        atexit.register(_drop_pg, name)
+    _pg_template["name"] = name
+    return name
+
+
+def _drop_pg(name: str) -> None:
+    with _pg_admin() as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def _clone_pg(target: str) -> None:
+    template = _pg_template.get("name") or _make_pg_template()
     try:
-        migrate(f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}")
-        yield name
-    finally:
         with _pg_admin() as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            conn.execute(f'CREATE DATABASE "{target}" TEMPLATE "{template}"')
+    except psycopg.errors.InvalidCatalogName:
+        template = _make_pg_template()
+        with _pg_admin() as conn:
+            conn.execute(f'CREATE DATABASE "{target}" TEMPLATE "{template}"')
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -65,18 +80,17 @@ def api_database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator
         shutil.copyfile(request.getfixturevalue("sqlite_template"), target)
         yield f"sqlite:///{target}"
         return
-    template = request.getfixturevalue("postgres_template")
-    if template is None:
+    try:
+        _pg_admin().close()
+    except Exception:
         request.getfixturevalue("postgres_url")  # skips locally, fails in CI, with the shared message
-        pytest.fail("PostgreSQL became reachable after the template was skipped; rerun the tests.")
+        raise
     name = f"voltbill_test_{secrets.token_hex(6)}"
-    with _pg_admin() as conn:
-        conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
+    _clone_pg(name)
     try:
         yield f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
     finally:
-        with _pg_admin() as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        _drop_pg(name)
 
 
 @pytest.fixture
