@@ -19,6 +19,7 @@ from voltbill.domain.errors import InvalidInput, VoltbillError
 
 if TYPE_CHECKING:
     from voltbill.adapters.ocpp.connection import WebSocketConnection
+    from voltbill.adapters.ocpp.costs import CostUpdates
     from voltbill.adapters.ocpp.gateway import OcppGateway
 
 log = logging.getLogger("voltbill.ocpp")
@@ -45,6 +46,7 @@ class ServerChargePoint:
     """
 
     protocol: str  # the WebSocket subprotocol, "ocpp1.6" or "ocpp2.0.1"
+    costs: CostUpdates  # live cost updates of this connection (set by each version)
     _ocpp_version: str
     _actions: frozenset[str]  # every action the version defines (to tell NotImplemented from NotSupported)
     route_map: dict[str, dict[str, Any]]
@@ -78,6 +80,7 @@ class ServerChargePoint:
                 await self.route_message(await self.connection.recv())
         finally:
             worker.cancel()
+            self.costs.close()
 
     async def route_message(self, raw_msg: str) -> None:
         """Route one frame: CALLs to the in-order handler task, CALLRESULT/CALLERROR to the waiting ``call``."""

@@ -48,10 +48,15 @@ class CostUpdates:
     def forget(self, transaction_id: str) -> None:
         self._sent.pop(transaction_id, None)
 
+    def close(self) -> None:
+        """The connection is gone: drop pending updates (a CALL would only wait for its timeout)."""
+        for task in self._tasks:
+            task.cancel()
+
     async def _update(self, transaction_id: str) -> None:
         try:
             cost = await self._charge_point.db(charging.publish_cost_update, self._charge_point.id, transaction_id)
             if cost is not None and self._push is not None:
                 await self._push(transaction_id, cost)
         except Exception as exc:
-            log.warning("%s: cost update for transaction %s failed: %s", self._charge_point.id, transaction_id, exc)
+            log.warning("%s: cost update for transaction %s failed: %r", self._charge_point.id, transaction_id, exc)
