@@ -151,6 +151,21 @@ def _cdr_extra(row: SessionRow, location: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _unpriced_cdr(row: SessionRow, costing: Costing, cdr_id: str, extra: dict[str, Any]) -> dict[str, Any]:
+    """An OCPI-shaped CDR without costs, naming why it could not be priced (``voltbill_pricing_error``)."""
+    assert costing.error is not None and row.end_date_time is not None
+    return {
+        "id": cdr_id,
+        "start_date_time": row.start_date_time.isoformat(),
+        "end_date_time": row.end_date_time.isoformat(),
+        "charging_periods": periods_json(costing.session.charging_periods, row.tariff_id),
+        "total_energy": format(row.kwh or Decimal(0), "f"),
+        "total_cost": None,
+        "voltbill_pricing_error": {"code": costing.error.code, "message": costing.error.message},
+        **extra,
+    }
+
+
 def close_and_price(uow: UnitOfWork, row: SessionRow, now: datetime) -> CdrRow:
     """Build and add the CDR of a session that has just been closed (``end_date_time``/``meter_stop_wh`` set).
 
@@ -160,38 +175,26 @@ def close_and_price(uow: UnitOfWork, row: SessionRow, now: datetime) -> CdrRow:
     costing = cost_session(uow, row, row.end_date_time, row.meter_stop_wh)
     cdr_id = f"CDR{secrets.token_hex(8).upper()}"
     extra = _cdr_extra(row, costing.location)
+    total: dict[str, Any] = {}
     if costing.priced is not None:
         data = build_cdr(costing.priced, costing.tariff, costing.session, cdr_id=cdr_id, extra=extra)
         total = data["total_cost"]
-        cdr = CdrRow(
-            id=cdr_id,
-            currency=costing.priced.currency,
-            total_excl_vat=Decimal(str(total["excl_vat"])),
-            total_incl_vat=None if total.get("incl_vat") is None else Decimal(str(total["incl_vat"])),
-            priced=True,
-            error_code=None,
-            data=data,
-        )
     else:
-        assert costing.error is not None
-        data = {
-            "id": cdr_id,
-            "start_date_time": row.start_date_time.isoformat(),
-            "end_date_time": row.end_date_time.isoformat(),
-            "charging_periods": periods_json(costing.session.charging_periods, row.tariff_id),
-            "total_energy": format(row.kwh or Decimal(0), "f"),
-            "total_cost": None,
-            "voltbill_pricing_error": {"code": costing.error.code, "message": costing.error.message},
-            **extra,
-        }
-        cdr = CdrRow(id=cdr_id, currency=None, total_excl_vat=None, total_incl_vat=None, priced=False)
-        cdr.error_code = costing.error.code
-        cdr.data = data
+        data = _unpriced_cdr(row, costing, cdr_id, extra)
         row.flags = [*(row.flags or []), "unpriced"]
-    cdr.session_id = row.id
-    cdr.charge_point_id = row.charge_point_id
-    cdr.driver_id = row.driver_id
-    cdr.end_date_time = row.end_date_time
-    cdr.created_at = now
+    cdr = CdrRow(
+        id=cdr_id,
+        session_id=row.id,
+        charge_point_id=row.charge_point_id,
+        driver_id=row.driver_id,
+        currency=costing.priced.currency if costing.priced is not None else None,
+        total_excl_vat=Decimal(str(total["excl_vat"])) if total else None,
+        total_incl_vat=Decimal(str(total["incl_vat"])) if total.get("incl_vat") is not None else None,
+        priced=costing.priced is not None,
+        error_code=costing.error.code if costing.error is not None else None,
+        end_date_time=row.end_date_time,
+        data=data,
+        created_at=now,
+    )
     uow.session.add(cdr)
     return cdr
