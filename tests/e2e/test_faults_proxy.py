@@ -61,7 +61,7 @@ def test_reset_and_cut_end_connections_with_a_reset(proxy: FaultProxy) -> None:
         with pytest.raises(OSError):
             echo_once(sock) or echo_once(sock)
     proxy.mode = "reset"
-    with connect(proxy) as sock, pytest.raises(OSError):
+    with pytest.raises(OSError), connect(proxy) as sock:  # the reset may already fail the connect
         echo_once(sock) or echo_once(sock)
     assert proxy.counts["connections reset"] == 1
 
@@ -89,3 +89,12 @@ def test_delay_holds_each_chunk_back(proxy: FaultProxy) -> None:
             sock.recv(16)
         sock.settimeout(2)
         assert sock.recv(16) == b"slow"
+
+
+def test_drop_replies_forwards_requests_and_loses_the_answers(proxy: FaultProxy) -> None:
+    with connect(proxy) as sock:
+        proxy.mode = "drop_replies"
+        sock.settimeout(0.3)
+        with pytest.raises(TimeoutError):
+            echo_once(sock)
+        assert proxy.counts["chunks dropped"] == 1  # the echo server did get the request and answered it

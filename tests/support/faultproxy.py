@@ -5,7 +5,8 @@ Modes (``proxy.mode = ...``, takes effect at once, also for connections already 
 - ``pass``: forward bytes both ways (after ``delay_s`` per chunk, when set);
 - ``refuse``: stop listening, so new connections are refused (ECONNREFUSED, like a stopped server);
 - ``reset``: accept new connections and reset them at once (RST);
-- ``blackhole``: accept, read and drop everything, never answer (the client's timeouts are what ends it).
+- ``blackhole``: accept, read and drop everything, never answer (the client's timeouts are what ends it);
+- ``drop_replies``: forward requests but drop the target's answers (the request is applied, its answer lost).
 
 ``cut()`` resets every open connection (a crashed peer or a broken network path); ``target`` may be changed to send
 new connections elsewhere (e.g. to a server answering 500). ``counts`` tallies the faults it injected.
@@ -27,7 +28,7 @@ from collections.abc import Coroutine
 from types import TracebackType
 from typing import Any
 
-MODES = ("pass", "refuse", "reset", "blackhole")
+MODES = ("pass", "refuse", "reset", "blackhole", "drop_replies")
 
 
 def _abort(writer: asyncio.StreamWriter) -> None:
@@ -148,7 +149,7 @@ class FaultProxy:
                 _abort(writer)
                 return
             self._open.add(up_writer)
-            await asyncio.gather(self._pump(reader, up_writer), self._pump(up_reader, writer))
+            await asyncio.gather(self._pump(reader, up_writer), self._pump(up_reader, writer, reply=True))
         except (ConnectionError, OSError):
             pass
         finally:
@@ -157,12 +158,12 @@ class FaultProxy:
                     self._open.discard(end)
                     end.close()
 
-    async def _pump(self, source: asyncio.StreamReader, sink: asyncio.StreamWriter) -> None:
+    async def _pump(self, source: asyncio.StreamReader, sink: asyncio.StreamWriter, reply: bool = False) -> None:
         try:
             while data := await source.read(65536):
                 if self.delay_s:
                     await asyncio.sleep(self.delay_s)
-                if self._mode == "blackhole":
+                if self._mode == "blackhole" or (reply and self._mode == "drop_replies"):
                     self.counts["chunks dropped"] += 1
                     continue
                 sink.write(data)
