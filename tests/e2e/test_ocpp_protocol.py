@@ -228,3 +228,15 @@ async def test_a_16_session_is_stopped_remotely_by_its_session_id(
         assert client.received_calls[-1][3] == {"connectorId": 2, "type": "Inoperative"}
     unknown = api.post(f"/api/v1/charge-points/{cp}/commands/remote-stop", json={"session_id": "ses_nope"})
     assert unknown.status_code == 422
+
+
+async def test_a_command_fails_at_once_when_the_charger_disconnects_before_answering(
+    shared_live_server: LiveServer, ocpp_client: Any
+) -> None:
+    cp = charger(shared_live_server)
+    url = f"/api/v1/charge-points/{cp}/commands/reset"
+    async with ocpp_client(shared_live_server, cp, PASSWORD) as client:
+        sent = asyncio.create_task(asyncio.to_thread(shared_live_server.api.post, url, json={}))
+        await client.serve_calls()  # the Reset arrives; the charger goes away without answering
+    answer = await asyncio.wait_for(sent, 10)
+    assert (answer.status_code, answer.json()["code"]) == (502, "charger_gone")

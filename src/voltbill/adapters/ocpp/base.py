@@ -50,7 +50,6 @@ class ServerChargePoint:
     _ocpp_version: str
     _actions: frozenset[str]  # every action the version defines (to tell NotImplemented from NotSupported)
     route_map: dict[str, dict[str, Any]]
-    _response_queue: asyncio.Queue[Any]
     _call_lock: asyncio.Lock
     _response_timeout: float
     id: str
@@ -63,6 +62,7 @@ class ServerChargePoint:
         self.gateway = gateway
         self.loop = asyncio.get_running_loop()
         self._calls: asyncio.Queue[Call] = asyncio.Queue(maxsize=_QUEUED_CALLS)
+        self._waiting: dict[str, asyncio.Future[CallResult | CallError]] = {}  # our open CALL, by message id
 
     async def _send(self, message: str) -> None:
         await self.connection.send(message)
@@ -81,6 +81,10 @@ class ServerChargePoint:
         finally:
             worker.cancel()
             self.costs.close()
+            gone = ChargerCallFailed(f"charge point {self.id} disconnected.", code="charger_gone")
+            for waiting in self._waiting.values():  # commands to this connection fail now, not at their timeout
+                if not waiting.done():
+                    waiting.set_exception(gone)
 
     async def route_message(self, raw_msg: str) -> None:
         """Route one frame: CALLs to the in-order handler task, CALLRESULT/CALLERROR to the waiting ``call``."""
@@ -98,7 +102,11 @@ class ServerChargePoint:
         if isinstance(msg, Call):
             await self._calls.put(msg)  # bounded: a charger that floods CALLs waits here (back-pressure)
         else:
-            self._response_queue.put_nowait(msg)
+            waiting = self._waiting.get(msg.unique_id)
+            if waiting is not None and not waiting.done():
+                waiting.set_result(msg)
+            else:
+                log.info("%s: answer to no open CALL (late or unknown message id %s)", self.id, msg.unique_id)
 
     async def _handle_calls(self) -> None:
         while True:
@@ -147,16 +155,20 @@ class ServerChargePoint:
         except FrameError as error:
             raise InvalidInput(error.description, code="invalid_command", field="params") from error
         async with self._call_lock:
-            await self._send(dumps([2, call.unique_id, action, payload]))
+            waiting = self._waiting[call.unique_id] = self.loop.create_future()
             try:
-                response = await self._get_specific_response(  # type: ignore[attr-defined]
-                    call.unique_id, self._response_timeout
-                )
+                try:
+                    await self._send(dumps([2, call.unique_id, action, payload]))
+                except Exception as exc:
+                    raise ChargerCallFailed(f"charge point {self.id} disconnected.", code="charger_gone") from exc
+                response = await asyncio.wait_for(waiting, self._response_timeout)
             except TimeoutError as exc:
                 raise ChargerCallFailed(
                     f"charge point {self.id} did not answer {action} within {self._response_timeout:g} s.",
                     code="charger_timeout",
                 ) from exc
+            finally:
+                del self._waiting[call.unique_id]
         if isinstance(response, CallError):
             raise ChargerCallFailed(
                 f"charge point {self.id} refused {action}: {response.error_code} {response.error_description}".strip()
