@@ -16,6 +16,8 @@ from voltbill.demo import catalog
 CHROMIUM = os.environ.get("VOLTBILL_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"
+AXE = Path(__file__).resolve().parent / "vendor" / "axe-core" / "axe.min.js"
+AXE_RULES = ["wcag2a", "wcag2aa", "best-practice"]
 
 API_KEY = "vb_browser_admin_key_0123456789"
 
@@ -69,3 +71,13 @@ class Browsing:
 
     def assert_no_errors(self) -> None:
         assert not self.errors, "\n".join(self.errors)
+
+    def accessibility_problems(self) -> list[str]:
+        """What axe-core (WCAG 2 A/AA and best practices) finds on the current page, one line per rule."""
+        self.page.evaluate(AXE.read_text())
+        violations = self.page.evaluate(
+            "async (rules) => (await axe.run(document, {runOnly: rules})).violations"
+            ".map(v => `${v.id} (${v.impact}): ${v.help} at ${v.nodes[0].target.join(' ')}`)",
+            AXE_RULES,
+        )
+        return [str(v) for v in violations]

@@ -47,15 +47,19 @@ def _invoice_numbers(server: SeededServer, driver_id: str) -> list[str]:
         db.dispose()
 
 
-def test_signing_in_leads_to_the_overview_and_every_operator_page_renders_without_errors(browsing: Browsing) -> None:
+def test_signing_in_leads_to_the_overview_and_every_operator_page_renders_accessibly_without_errors(
+    browsing: Browsing,
+) -> None:
     browsing.open("/dashboard")  # not signed in: the login form answers
     expect(browsing.page.get_by_role("heading", name="Sign in to voltbill")).to_be_visible()
+    assert browsing.accessibility_problems() == [], "/login"
     browsing.login(catalog.ADMIN_EMAIL)
     assert browsing.page.url.endswith("/dashboard")
     for path, heading in OPERATOR_PAGES.items():
         browsing.open(path)
         expect(browsing.page.get_by_role("heading", level=1)).to_have_text(heading)
         browsing.screenshot("operator" + path)
+        assert browsing.accessibility_problems() == [], path
     browsing.assert_no_errors()
 
 
@@ -128,10 +132,12 @@ def test_a_driver_sees_their_sessions_and_invoices_but_not_another_drivers_invoi
     assert browsing.page.url.endswith("/driver")
     expect(browsing.page.get_by_role("heading", level=1)).to_have_text("My charging sessions")
     browsing.screenshot("driver sessions")
+    assert browsing.accessibility_problems() == []
     browsing.open("/driver/invoices")
     expect(browsing.page.get_by_role("link", name=mine[0], exact=True)).to_be_visible()
     expect(browsing.page.get_by_text(theirs[0])).to_have_count(0)
     browsing.screenshot("driver invoices")
+    assert browsing.accessibility_problems() == []
     browsing.open(f"/driver/invoices/{mine[0]}")
     pdf = browsing.page.request.get(f"{seeded_server.base_url}/driver/invoices/{mine[0]}/pdf?download=true")
     assert pdf.status == 200 and pdf.headers["content-type"] == "application/pdf" and pdf.body()[:5] == b"%PDF-"
