@@ -207,6 +207,10 @@ async def test_a_declined_card_on_the_pay_page_starts_nothing(shared_live_server
         declined = await browser.post(f"/pay/{cp}-1/start", data=form)
     assert declined.status_code == 402 and "declined" in declined.text
 
+    async with httpx.AsyncClient(base_url=server.base_url, timeout=30) as browser:
+        unknown = await browser.get("/pay/NO-SUCH-CHARGER-1")
+    assert unknown.status_code == 404 and "Charging point not found" in unknown.text
+
 
 async def test_a_wallet_that_runs_dry_stops_the_session_remotely(
     shared_live_server: LiveServer, ocpp_client: Any

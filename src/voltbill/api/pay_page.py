@@ -62,7 +62,11 @@ def pay_script() -> FileResponse:
 @router.get("/pay/{evse_id}", response_class=HTMLResponse)
 def pay_page(evse_id: str, request: Request) -> Response:
     ctx = _ctx(request)
-    return _page(request, ad_hoc.find_evse(ctx, evse_id), ctx)
+    try:
+        evse = ad_hoc.find_evse(ctx, evse_id)
+    except NotFound as exc:
+        return templates.TemplateResponse(request, "pay/not_found.html", {"message": exc.message}, status_code=404)
+    return _page(request, evse, ctx)
 
 
 @router.post("/pay/{evse_id}/start")
