@@ -86,10 +86,29 @@ class StripeGateway:
         return self._intent(customer_id, payment_method_id, amount, key, "manual")
 
     def capture(self, ref: str, amount: Money, *, key: str) -> None:
-        self._call(self.client.v1.payment_intents.capture, ref, key=key, params={"amount_to_capture": _minor(amount)})
+        try:
+            self._call(
+                self.client.v1.payment_intents.capture, ref, key=key, params={"amount_to_capture": _minor(amount)}
+            )
+        except stripe.InvalidRequestError:
+            if not self._already(ref, "succeeded"):
+                raise
 
     def cancel(self, ref: str, *, key: str) -> None:
-        self._call(self.client.v1.payment_intents.cancel, ref, key=key)
+        try:
+            self._call(self.client.v1.payment_intents.cancel, ref, key=key)
+        except stripe.InvalidRequestError:
+            if not self._already(ref, "canceled"):
+                raise
+
+    def _already(self, ref: str, status: str) -> bool:
+        """Whether intent ``ref`` is in ``status`` already: a retried capture/cancel whose first try was applied but
+        whose answer was lost, once the idempotency key no longer replays it (Stripe keeps keys for 24 hours; a
+        Stripe-compatible server may not keep them at all). Only voltbill captures or cancels its intents."""
+        try:
+            return bool(self.client.v1.payment_intents.retrieve(ref).status == status)
+        except stripe.StripeError:
+            return False
 
     def charge(self, customer_id: str | None, payment_method_id: str, amount: Money, *, key: str) -> str:
         return self._intent(customer_id, payment_method_id, amount, key, "automatic")
