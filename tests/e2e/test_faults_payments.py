@@ -122,7 +122,12 @@ async def test_captures_during_a_stripe_outage_stay_pending_and_complete_exactly
             tariff = random_id("T")
             server.put_tariff(tariff, TARIFF)
             paid: dict[str, Decimal] = {}
-            for kind, energy_wh in (("reset", 11_000), ("blackhole", 17_000), ("http500", 23_000)):
+            for kind, energy_wh in (
+                ("reset", 11_000),
+                ("blackhole", 17_000),
+                ("http500", 23_000),
+                ("drop_replies", 29_000),
+            ):
                 cp, tag, driver = random_id("CP"), random_id("TAG"), random_id("drv")
                 server.register_charger(cp, PASSWORD, tariff_id=tariff)
                 server.register_driver(driver, tag, payment_method="card")
@@ -157,8 +162,13 @@ async def test_captures_during_a_stripe_outage_stay_pending_and_complete_exactly
 
                 # each failed worker round is 3 tries of the SDK; with CAPTURE_MAX_ATTEMPTS=1 a single round counted
                 # as an attempt would book the payment as debt. Blackholed tries take the 1 s timeout: one round.
-                needed = 3 if kind == "blackhole" else 2 * 3
-                await asyncio.to_thread(wait_for, lambda n=needed: injected() >= n, 45, f"{kind} faults")
+                needed = 3 if kind in ("blackhole", "drop_replies") else 2 * 3
+                await asyncio.to_thread(
+                    wait_for,
+                    lambda n=needed, d=driver: injected() >= n and payment_of(server, d)["last_error"],
+                    45,
+                    f"{kind} faults",
+                )
                 during = payment_of(server, driver)
                 assert during["status"] == "capture_pending", during
                 assert during["attempts"] == 0 and "payment_gateway_unavailable" in (during["last_error"] or "")
