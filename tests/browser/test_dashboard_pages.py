@@ -194,3 +194,19 @@ def test_a_new_tariff_created_in_the_browser_is_listed_with_its_description(brow
     browsing.open("/dashboard/tariffs")
     expect(browsing.page.get_by_role("row").filter(has_text="night-owl")).to_contain_text("Night owl: 0.25/kWh")
     browsing.assert_no_errors()
+
+
+def test_the_keyboard_reaches_the_skip_link_first_then_the_navigation(browsing: Browsing) -> None:
+    browsing.login(catalog.ADMIN_EMAIL)
+    browsing.open("/dashboard/stations")
+    focused = browsing.page.locator(":focus")
+    browsing.page.keyboard.press("Tab")
+    expect(focused).to_have_text("Skip to content")
+    for _ in range(3):  # the brand link, the sign-out button, then the first navigation link
+        browsing.page.keyboard.press("Tab")
+    expect(focused).to_have_text("Overview")
+    browsing.open("/dashboard/stations")
+    browsing.page.keyboard.press("Tab")
+    browsing.page.keyboard.press("Enter")  # skip to the content: the next stop is inside <main>
+    browsing.page.keyboard.press("Tab")
+    assert browsing.page.evaluate("document.activeElement.closest('main') !== null")
