@@ -28,6 +28,7 @@ from voltbill.domain.rounding import invoice_line
 PASSWORD = "a-long-charger-password-pay"
 TARIFF = {
     "currency": "EUR",
+    "min_price": {"excl_vat": "1.00", "incl_vat": "1.19"},
     "elements": [
         {
             "price_components": [
@@ -153,6 +154,7 @@ async def test_an_ad_hoc_driver_pays_on_the_pay_page_and_the_charger_starts_remo
         assert page.status_code == 200
         assert "per kWh" in page.text and "0.40 EUR" in page.text and "0.476 EUR" in page.text
         assert "per minute idle" in page.text and "0.10 EUR" in page.text
+        assert "at least 1.00 EUR excl. VAT (1.19 EUR incl. VAT)" in page.text
         csrf = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
         assert csrf is not None
         charger.auto_answer["RemoteStartTransaction"] = {"status": "Accepted"}

@@ -99,7 +99,15 @@ def price_sheet(ctx: PaymentsContext, evse: Evse) -> dict[str, Any]:
                 when.append(", ".join(d.title()[:3] for d in restrictions.day_of_week))
         elements.append({"components": rows, "when": " ".join(str(w) for w in when)})
     alt = next((t.text for t in tariff.tariff_alt_text if t.language.startswith("en")), None)
-    return {"currency": tariff.currency, "elements": elements, "tariff_id": tariff.id, "alt_text": alt}
+    bounds = {
+        name: {
+            "excl_vat": _price(price.excl_vat),
+            "incl_vat": None if price.incl_vat is None else _price(price.incl_vat),
+        }
+        for name, price in (("min_price", tariff.min_price), ("max_price", tariff.max_price))
+        if price is not None
+    }
+    return {"currency": tariff.currency, "elements": elements, "tariff_id": tariff.id, "alt_text": alt, **bounds}
 
 
 @dataclass(frozen=True, slots=True)
