@@ -255,7 +255,8 @@ def _find_session(uow: UnitOfWork, charge_point_id: str, transaction_id: str) ->
 def _start_key(cmd: StartSession) -> str | None:
     if cmd.transaction_id is not None:
         return None  # 2.0.1: the charger's transactionId is the key
-    # OCPP 1.6 §6.46: a retried StartTransaction carries the same connector, idTag, timestamp and meterStart.
+    # OCPP 1.6 StartTransaction.req has no id of its own: a retry (same or new message id) carries the same
+    # connector, idTag, timestamp and meterStart, so together they identify the start.
     return idempotency_key(
         "ocpp16_start",
         charge_point_id=cmd.charge_point_id,

@@ -4,7 +4,7 @@ units: energy in Wh, power in W, current in A. Signed meter data is kept out (no
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -12,7 +12,7 @@ from ocpp.exceptions import PropertyConstraintViolationError
 
 from voltbill.domain.sessions import ENERGY_REGISTER, Sample
 
-# unit -> (base unit, factor); OCPP 1.6 §7.45 UnitOfMeasure, OCPP 2.0.1 UnitOfMeasureType (2.0.1 adds a multiplier)
+# unit -> (base unit, factor); OCPP 1.6 UnitOfMeasure, OCPP 2.0.1 UnitOfMeasureType (2.0.1 adds a multiplier)
 _UNITS = {"kWh": ("Wh", Decimal(1000)), "kW": ("W", Decimal(1000)), "kvarh": ("varh", Decimal(1000))}
 
 
@@ -23,8 +23,6 @@ def parse_timestamp(text: str) -> datetime:
     except ValueError as exc:
         raise PropertyConstraintViolationError(details={"cause": f"{text!r} is not an RFC 3339 timestamp"}) from exc
     if moment.tzinfo is None:
-        from datetime import UTC
-
         moment = moment.replace(tzinfo=UTC)
     return moment
 

@@ -18,7 +18,7 @@ from voltbill.services.charging import Authorization, StartSession, StopSession,
 
 VENDOR_ID = "voltbill"
 
-# OCPP 1.6 §7.1 AuthorizationStatus has no Unknown/NoCredit: an unknown tag is Invalid, a refused payment Blocked.
+# OCPP 1.6 §7.2 AuthorizationStatus has no Unknown/NoCredit: an unknown tag is Invalid, a refused payment Blocked.
 _ID_TAG_STATUS = {"Unknown": "Invalid", "NoCredit": "Blocked"}
 
 
