@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+import threading
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 from fastapi import FastAPI
 
+from voltbill.api.app import create_app
+from voltbill.config import Settings
 from voltbill.domain.clock import SystemClock
 from voltbill.services.access import create_api_key, ensure_operator
 
@@ -69,3 +76,30 @@ async def test_a_staff_key_reads_but_cannot_write(api_app: FastAPI, api: httpx.A
     refused = await api.put("/api/v1/drivers/D-1", json=bodies.driver(name="Eve"), headers=staff)
     assert (refused.status_code, refused.json()["code"]) == (403, "read_only_key")
     assert (await api.get("/api/v1/drivers/D-1")).json()["name"] == "Ana Lima"
+
+
+async def test_the_operators_cli_creates_an_operator_and_a_staff_key_that_can_only_read(
+    sqlite_url: str, tmp_path: Path
+) -> None:
+    env = {**os.environ, "VOLTBILL_DATABASE_URL": sqlite_url}
+
+    def voltbill(*args: str) -> subprocess.CompletedProcess[str]:
+        command = [sys.executable, "-m", "voltbill", *args]
+        return subprocess.run(command, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=60)
+
+    assert voltbill("operators", "create", "rival", "--name", "Rival charging").returncode == 0
+    made = voltbill("operators", "api-key", "rival", "--role", "staff")
+    assert made.returncode == 0, made.stderr
+    key = made.stdout.strip()
+    assert key.startswith("vb_") and "created staff key" in made.stderr
+    app = create_app(Settings(database_url=sqlite_url, _env_file=None))  # type: ignore[call-arg]
+    transport = httpx.ASGITransport(app=app)
+    headers = {"Authorization": f"Bearer {key}"}
+    async with httpx.AsyncClient(transport=transport, base_url="http://voltbill.test", headers=headers) as client:
+        assert (await client.get("/api/v1/drivers")).json() == {"items": [], "next_cursor": None}
+        body = {"name": "Eve", "email": "eve@rival.test", "payment_method": "card"}
+        assert (await client.put("/api/v1/drivers/D-9", json=body)).status_code == 403
+    for value in vars(app.state)["_state"].values():
+        if isinstance(value, threading.Thread) and callable(getattr(value, "stop", None)):
+            value.stop()
+    app.state.db.dispose()
