@@ -49,7 +49,9 @@ def simulate(
         0.0, "--idle-minutes", help="Parking after charging, status SuspendedEV (simulated)."
     ),
     gap_minutes: float = typer.Option(1.0, "--gap-minutes", help="Pause between two sessions (simulated)."),
-    duration: float = typer.Option(None, "--duration", help="Stop after this many wall-clock seconds."),
+    duration: float = typer.Option(
+        None, "--duration", help="Stop after this many wall-clock seconds (running sessions are stopped; not timed)."
+    ),
     ramp_up: float = typer.Option(0.0, "--ramp-up", help="Spread the chargers' first connection over N seconds."),
     warmup: float = typer.Option(0.0, "--warmup", help="Ignore latencies of the first N wall-clock seconds."),
     password: str = typer.Option(
