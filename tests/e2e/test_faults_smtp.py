@@ -6,6 +6,10 @@ from __future__ import annotations
 
 import asyncio
 import email
+import json
+import os
+import subprocess
+import sys
 import threading
 import time
 from collections import Counter
@@ -138,6 +142,8 @@ async def test_invoices_are_numbered_during_an_smtp_outage_and_mailed_exactly_on
 
                 await asyncio.to_thread(wait_for, failed_once, 30, f"a failed send ({kind})")
                 assert emails_queued(server) == 1
+                if kind == "refuse":  # the operator's command line shows the same queue
+                    assert status_cli(server.app.state.settings.database_url)["emails_queued"] == 1
                 faults[f"SMTP {kind}"] += (
                     inbox.deferred if kind == "451" else proxy.counts["connections reset"] if kind == "reset" else 1
                 )
@@ -174,3 +180,16 @@ def _attempted(server: LiveServer) -> bool:
 
     with server.app.state.db.uow() as uow:
         return any(e is not None for e in uow.session.scalars(select(InvoiceOutboxRow.last_error)))
+
+
+def status_cli(database_url: str) -> dict[str, int]:
+    """``voltbill status --json`` as an operator runs it: counts per kind."""
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("VOLTBILL_")},
+        "VOLTBILL_DATABASE_URL": database_url,
+    }
+    done = subprocess.run(
+        [sys.executable, "-m", "voltbill", "status", "--json"], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    return {item["kind"]: item["count"] for item in json.loads(done.stdout)["items"]}
