@@ -1,7 +1,7 @@
 """The payment provider fails while cards are captured: localstripe behind the fault proxy resets connections, answers
-nothing (timeouts), is replaced by a server answering HTTP 500, or applies the capture and its answer is lost. Captures stay pending (the operator sees them), are
-not turned into debt however long the outage lasts, and complete exactly once when Stripe is back; the books balance
-and what was captured equals the CDR totals."""
+nothing (timeouts), is replaced by a server answering HTTP 500, or applies the capture and its answer is lost.
+Captures stay pending (the operator sees them), are not turned into debt however long the outage lasts, and complete
+exactly once when Stripe is back; the books balance and what was captured equals the CDR totals."""
 
 from __future__ import annotations
 
