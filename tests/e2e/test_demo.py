@@ -12,7 +12,7 @@ from contextlib import closing
 
 import httpx
 
-from conftest import free_port
+from live_servers import free_port
 from voltbill.adapters.store.db import Database
 from voltbill.demo import catalog
 from voltbill.demo.seed import live_driver
