@@ -27,11 +27,12 @@ from voltbill.adapters.payments.sandbox import SandboxGateway
 from voltbill.adapters.store.db import Database
 from voltbill.adapters.store.ledger_store import trial_balance_rows
 from voltbill.adapters.store.migrate import migrate
+from voltbill.config import PaymentSettings
 from voltbill.domain.clock import FixedClock
 from voltbill.domain.ledger import trial_balance
 from voltbill.domain.money import Money
 from voltbill.services.events import EventBus
-from voltbill.services.payment_context import PaymentsContext, PaymentSettings
+from voltbill.services.payment_context import PaymentsContext
 from voltbill.services.settlement import settle_priced_session, settle_priced_sessions
 from voltbill.services.wallet import top_up_wallet
 

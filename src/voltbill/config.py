@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from functools import lru_cache
 
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -16,9 +17,6 @@ class Settings(BaseSettings):
     api_key: str | None = None
     host: str = "127.0.0.1"
     port: int = 8180
-    stripe_api_key: str | None = None
-    stripe_api_base: str | None = None
-    stripe_webhook_secret: str | None = None
     smtp_url: str | None = None
     allow_unauthenticated_chargers: bool = False
     session_timeout_s: int = 6 * 3600
@@ -30,6 +28,33 @@ class Settings(BaseSettings):
     ocpp_response_timeout_s: float = 30.0
     ocpp_cost_update_interval_s: int = 300
     ocpp16_cost_data_transfer: bool = False
+
+
+class PaymentSettings(BaseSettings):
+    """Payment settings (environment, prefix ``VOLTBILL_``).
+
+    ``payment_gateway``: ``stripe`` or ``sandbox`` (default: ``stripe`` when ``VOLTBILL_STRIPE_API_KEY`` is set);
+    ``wallet_minimum``: balance a wallet driver needs to start; ``preauth_amount``: the hold on a card at session
+    start; ``default_currency``: of a wallet that was never topped up; ``capture_max_attempts`` and
+    ``capture_retry_base_s``: retries of a declined card payment (backoff doubles) before it is booked as debt (an
+    unreachable provider is retried every ``capture_retry_base_s`` without using up attempts); ``stripe_timeout_s``:
+    the timeout of one Stripe request.
+    """
+
+    model_config = SettingsConfigDict(env_prefix="VOLTBILL_", env_file=".env", extra="ignore")
+
+    payment_gateway: str | None = None
+    stripe_api_key: str | None = None
+    stripe_api_base: str | None = None
+    stripe_webhook_secret: str | None = None
+    sandbox_webhook_secret: str = "whsec_sandbox"
+    wallet_minimum: Decimal = Decimal("5.00")
+    preauth_amount: Decimal = Decimal("50.00")
+    default_currency: str = "EUR"
+    capture_max_attempts: int = 5
+    capture_retry_base_s: int = 60
+    payments_poll_s: float = 30.0
+    stripe_timeout_s: float = 30.0
 
 
 @lru_cache

@@ -11,12 +11,12 @@ from rich.table import Table
 from voltbill.adapters.store.db import Database
 from voltbill.adapters.store.migrate import migrate
 from voltbill.cli import app, one_line_errors
-from voltbill.config import get_settings
+from voltbill.config import PaymentSettings, get_settings
 from voltbill.domain.clock import SystemClock
 from voltbill.services import payments
 from voltbill.services.access import DEFAULT_OPERATOR_ID
 from voltbill.services.events import EventBus
-from voltbill.services.payment_context import PaymentsContext, PaymentSettings, make_gateway
+from voltbill.services.payment_context import PaymentsContext, make_gateway
 from voltbill.services.payment_events import settle_unsettled
 from voltbill.services.settlement import process_due_payments
 

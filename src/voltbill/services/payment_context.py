@@ -6,13 +6,11 @@ import asyncio
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from decimal import Decimal
 from typing import Any
-
-from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from voltbill.adapters.payments.port import PaymentGateway
 from voltbill.adapters.store.db import Database
+from voltbill.config import PaymentSettings
 from voltbill.domain.clock import Clock
 from voltbill.services.events import EventBus
 
@@ -20,33 +18,6 @@ log = logging.getLogger(__name__)
 
 # Sends a remote command (``remote-stop``, ``remote-start``) to a charger from any thread; failures are logged.
 SendCommand = Callable[[str, str, dict[str, Any]], None]
-
-
-class PaymentSettings(BaseSettings):
-    """Payment settings (environment, prefix ``VOLTBILL_``).
-
-    ``payment_gateway``: ``stripe`` or ``sandbox`` (default: ``stripe`` when ``VOLTBILL_STRIPE_API_KEY`` is set);
-    ``wallet_minimum``: balance a wallet driver needs to start; ``preauth_amount``: the hold on a card at session
-    start; ``default_currency``: of a wallet that was never topped up; ``capture_max_attempts`` and
-    ``capture_retry_base_s``: retries of a declined card payment (backoff doubles) before it is booked as debt (an
-    unreachable provider is retried every ``capture_retry_base_s`` without using up attempts); ``stripe_timeout_s``:
-    the timeout of one Stripe request.
-    """
-
-    model_config = SettingsConfigDict(env_prefix="VOLTBILL_", env_file=".env", extra="ignore")
-
-    payment_gateway: str | None = None
-    stripe_api_key: str | None = None
-    stripe_api_base: str | None = None
-    stripe_webhook_secret: str | None = None
-    sandbox_webhook_secret: str = "whsec_sandbox"
-    wallet_minimum: Decimal = Decimal("5.00")
-    preauth_amount: Decimal = Decimal("50.00")
-    default_currency: str = "EUR"
-    capture_max_attempts: int = 5
-    capture_retry_base_s: int = 60
-    payments_poll_s: float = 30.0
-    stripe_timeout_s: float = 30.0
 
 
 def make_gateway(config: PaymentSettings) -> PaymentGateway:

@@ -15,13 +15,14 @@ from voltbill.adapters.store.ledger_store import post_transfer, trial_balance_ro
 from voltbill.adapters.store.tables.ledger import Payment, PaymentCard, PaymentRefund, WebhookEvent
 from voltbill.adapters.store.tables.registry import Driver
 from voltbill.adapters.store.tables.sessions import CdrRow
+from voltbill.config import PaymentSettings
 from voltbill.domain.errors import Conflict, InvalidInput, NotFound
 from voltbill.domain.idempotency import idempotency_key
 from voltbill.domain.ledger import trial_balance
 from voltbill.domain.money import Money
 from voltbill.domain.settlement import refund, session_charge
 from voltbill.services import payment_events as events
-from voltbill.services.payment_context import PaymentsContext, PaymentSettings, make_gateway
+from voltbill.services.payment_context import PaymentsContext, make_gateway
 from voltbill.services.settlement import (
     mark_collected,
     payment_id_for,

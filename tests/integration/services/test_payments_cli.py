@@ -13,13 +13,13 @@ from voltbill.adapters.payments.sandbox import CHARGE_FAILS, SandboxGateway, tok
 from voltbill.adapters.store.db import Database
 from voltbill.adapters.store.migrate import migrate
 from voltbill.cli import app
-from voltbill.config import get_settings
+from voltbill.config import PaymentSettings, get_settings
 from voltbill.domain.clock import SystemClock
 from voltbill.domain.money import Money
 from voltbill.services import registry
 from voltbill.services.access import bootstrap
 from voltbill.services.events import EventBus
-from voltbill.services.payment_context import PaymentsContext, PaymentSettings
+from voltbill.services.payment_context import PaymentsContext
 from voltbill.services.payments import save_card
 from voltbill.services.settlement import settle_priced_session
 from voltbill.services.wallet import top_up_wallet

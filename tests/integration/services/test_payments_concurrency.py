@@ -14,11 +14,12 @@ from payments_db import migrated_database
 from voltbill.adapters.payments.sandbox import SandboxGateway
 from voltbill.adapters.store.db import Database
 from voltbill.adapters.store.ledger_store import account_balance, trial_balance_rows
+from voltbill.config import PaymentSettings
 from voltbill.domain.clock import FixedClock
 from voltbill.domain.ledger import trial_balance
 from voltbill.domain.money import Money
 from voltbill.services.events import EventBus
-from voltbill.services.payment_context import PaymentsContext, PaymentSettings
+from voltbill.services.payment_context import PaymentsContext
 from voltbill.services.settlement import settle_priced_session
 from voltbill.services.wallet import top_up_wallet
 

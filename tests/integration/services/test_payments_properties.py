@@ -16,12 +16,13 @@ from voltbill.adapters.payments.sandbox import SandboxGateway
 from voltbill.adapters.store.db import Database
 from voltbill.adapters.store.ledger_store import trial_balance_rows
 from voltbill.adapters.store.migrate import migrate
+from voltbill.config import PaymentSettings
 from voltbill.domain.clock import FixedClock
 from voltbill.domain.errors import Conflict
 from voltbill.domain.ledger import trial_balance
 from voltbill.domain.money import Money
 from voltbill.services.events import EventBus
-from voltbill.services.payment_context import PaymentsContext, PaymentSettings
+from voltbill.services.payment_context import PaymentsContext
 from voltbill.services.payments import refund_payment
 from voltbill.services.settlement import payment_id_for, settle_priced_session
 from voltbill.services.wallet import top_up_wallet

@@ -16,12 +16,13 @@ from voltbill.adapters.payments.sandbox import CHARGE_FAILS, SandboxGateway, tok
 from voltbill.adapters.store.db import Database
 from voltbill.adapters.store.ledger_store import account_balance, trial_balance_rows
 from voltbill.adapters.store.tables.ledger import Payment, PaymentCard
+from voltbill.config import PaymentSettings
 from voltbill.domain.clock import FixedClock
 from voltbill.domain.ledger import trial_balance
 from voltbill.domain.money import Money
 from voltbill.services.card_holds import preauthorise_session
 from voltbill.services.events import EventBus
-from voltbill.services.payment_context import PaymentsContext, PaymentSettings
+from voltbill.services.payment_context import PaymentsContext
 from voltbill.services.settlement import process_due_payments, settle_priced_session
 from voltbill.services.wallet import top_up_wallet, wallet_start_refusal
 

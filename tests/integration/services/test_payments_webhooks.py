@@ -15,11 +15,12 @@ from voltbill.adapters.payments.sandbox import SandboxGateway, tokenize_card
 from voltbill.adapters.store.db import Database
 from voltbill.adapters.store.ledger_store import account_balance
 from voltbill.adapters.store.tables.ledger import Payment, PaymentCard
+from voltbill.config import PaymentSettings
 from voltbill.domain.clock import FixedClock
 from voltbill.domain.money import Money
 from voltbill.services.card_holds import preauthorise_session
 from voltbill.services.events import EventBus
-from voltbill.services.payment_context import PaymentsContext, PaymentSettings
+from voltbill.services.payment_context import PaymentsContext
 from voltbill.services.payments import handle_webhook
 from voltbill.services.settlement import settle_priced_session
 from voltbill.services.wallet import auto_top_up, set_auto_top_up, top_up_wallet

@@ -26,11 +26,12 @@ from voltbill.adapters.payments.stripe_gateway import StripeGateway
 from voltbill.adapters.store.db import Database
 from voltbill.adapters.store.ledger_store import account_balance
 from voltbill.adapters.store.migrate import migrate
+from voltbill.config import PaymentSettings
 from voltbill.domain.clock import FixedClock
 from voltbill.domain.money import Money
 from voltbill.services.card_holds import preauthorise_session
 from voltbill.services.events import EventBus
-from voltbill.services.payment_context import PaymentsContext, PaymentSettings
+from voltbill.services.payment_context import PaymentsContext
 from voltbill.services.payments import save_card
 from voltbill.services.settlement import process_due_payments, settle_priced_session
 
