@@ -1,4 +1,7 @@
-"""Browser tests: one seeded server (small demo operator, SQLite) and one headless Chromium per test session.
+"""Browser tests: one seeded server (small demo operator, SQLite) and one headless Chromium per test module.
+
+Module scope, not session scope: Playwright's sync API keeps an event loop running in the main thread while the
+browser is open, and tests of other areas that run after these need the main thread free for their own loops.
 
 Chromium is Debian's (``/usr/bin/chromium``; ``./scripts/test`` installs it), driven by Playwright. Every page
 visited through ``browsing`` collects console errors and uncaught exceptions, and screenshots land in
@@ -28,7 +31,7 @@ from voltbill.domain.clock import SystemClock
 from voltbill.services import access
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def seeded_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SeededServer]:
     if not Path(CHROMIUM).exists():
         if os.environ.get("CI") == "true":
@@ -58,7 +61,7 @@ def seeded_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SeededSe
         thread.join(timeout=10)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
     if not Path(CHROMIUM).exists():
         pytest.skip(f"{CHROMIUM} is not installed")
