@@ -93,6 +93,11 @@ def test_demo_seeds_once_then_serves_the_dashboard_with_live_chargers(database_u
             while 'badge ok">online' not in browser.get("/dashboard/stations").text:
                 assert time.monotonic() < deadline, "no simulated charger came online"
                 time.sleep(1)
+        assert any(f"Authorization: Bearer {catalog.DEMO_API_KEY}" in line for line in printed)
+        api = httpx.get(
+            f"{base}/api/v1/sessions?limit=1", headers={"Authorization": f"Bearer {catalog.DEMO_API_KEY}"}, timeout=30
+        )
+        assert api.status_code == 200 and api.json()["items"][0]["charge_point_id"].startswith("VWY-")
         driver = live_driver("small")
         assert f"{driver.email} / {catalog.DEMO_PASSWORD}" in first.stdout
         with closing(_sign_in(base, driver.email)) as browser:

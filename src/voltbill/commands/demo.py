@@ -114,6 +114,13 @@ def logins(size: Size) -> list[tuple[str, str, str]]:
     ]
 
 
+def demo_api_key() -> str:
+    """The demo operator's admin API key."""
+    from voltbill.demo import catalog
+
+    return catalog.DEMO_API_KEY
+
+
 def simulation_config(size: Size, url: str) -> Any:
     """Live chargers: every demo charger with its password and a demo driver's token, in real time, short
     sessions with some parking so idle fees show up."""
@@ -207,6 +214,7 @@ def demo(
     typer.echo(f"dashboard: {url}")
     for role, email, password in logins(chosen):
         typer.echo(f"login ({role}): {email} / {password}")
+    typer.echo(f"API: {url}docs  (Authorization: Bearer {demo_api_key()})")
     if seed_only:
         return
     from voltbill.api.app import create_app

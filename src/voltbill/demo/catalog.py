@@ -17,6 +17,8 @@ OPERATOR_TIME_ZONE = "Europe/Berlin"
 ADMIN_EMAIL = "admin@voltway.example"
 STAFF_EMAIL = "staff@voltway.example"
 DEMO_PASSWORD = "voltbill-demo"
+# The demo operator's admin API key (a demo secret, printed by `voltbill demo`; never use it in production).
+DEMO_API_KEY = "voltbill-demo-api-key"
 CURRENCY = "EUR"
 
 Size = Literal["small", "full"]

@@ -53,6 +53,7 @@ def seed_registry(state: Any, size: Size, clock: FixedClock) -> None:
         access.ensure_operator(
             uow, catalog.OPERATOR_ID, clock=clock, name=catalog.OPERATOR_NAME, time_zone=catalog.OPERATOR_TIME_ZONE
         )
+        access.ensure_api_key(uow, catalog.OPERATOR_ID, catalog.DEMO_API_KEY, clock=clock, name="demo")
     with db.uow() as uow:
         for body in catalog.tariffs(size):
             registry.upsert_tariff(uow, catalog.OPERATOR_ID, body["id"], body, clock=clock)
