@@ -81,7 +81,9 @@ def ensure_api_key(
     if role not in API_KEY_ROLES:
         raise InvalidInput(f"role must be one of {', '.join(API_KEY_ROLES)}.", field="role")
     if len(key) < 16:
-        raise InvalidInput("an API key must be at least 16 characters long.", field="api_key")
+        raise InvalidInput(
+            "an API key must be at least 16 characters long; use a random one.", field="VOLTBILL_API_KEY"
+        )
     key_hash = hash_api_key(key)
     row = uow.session.scalars(select(ApiKey).where(ApiKey.key_hash == key_hash)).one_or_none()
     if row is None:
