@@ -381,7 +381,7 @@ def record_transaction_updates(uow: UnitOfWork, ctx: ChargingContext, updates: S
                 last_seq_no=func.coalesce(bindparam("seq", type_=Integer), table.c.last_seq_no),
                 meter_start_wh=func.coalesce(table.c.meter_start_wh, bindparam("start_wh", type_=String)),
             ),
-            list(changes.values()),
+            [changes[sid] for sid in sorted(changes)],  # rows locked in id order, as in touch_sessions: no deadlock
         )
     for session_id in clamped:
         row = uow.session.get(SessionRow, session_id)
@@ -460,12 +460,20 @@ def publish_cost_update(
 
 
 def touch_sessions(uow: UnitOfWork, last_seen: dict[str, datetime]) -> None:
-    """Mark the active sessions of chargers that sent anything (heartbeats included) as alive."""
-    for cp_id, at in last_seen.items():
+    """Mark the active sessions of chargers that sent anything (heartbeats included) as alive.
+
+    Rows are updated in session id order, the order the meter-value batch locks them in: two transactions that
+    lock the same rows in different orders deadlock on PostgreSQL.
+    """
+    table = SessionRow.__table__
+    active = uow.session.execute(select(table.c.id, table.c.charge_point_id).where(table.c.status == "active"))
+    touched = sorted((row.id, last_seen[row.charge_point_id]) for row in active if row.charge_point_id in last_seen)
+    if touched:
         uow.session.execute(
-            update(SessionRow)
-            .where(SessionRow.charge_point_id == cp_id, SessionRow.status == "active", SessionRow.last_seen_at < at)
-            .values(last_seen_at=at)
+            update(table)
+            .where(table.c.id == bindparam("sid"), table.c.status == "active", table.c.last_seen_at < bindparam("at"))
+            .values(last_seen_at=bindparam("at")),
+            [{"sid": sid, "at": at} for sid, at in touched],
         )
     uow.commit()
 

@@ -9,11 +9,13 @@ cannot be read is answered with message id ``"-1"`` (OCPP 2.0.1 Part 4 §4.2.3);
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
+import fastjsonschema
 from jsonschema.exceptions import best_match
-from ocpp.messages import Call, CallError, CallResult, get_validator
+from ocpp.messages import Call, CallError, CallResult, MessageType, get_validator
 
 UNKNOWN_MESSAGE_ID = "-1"
 
@@ -92,8 +94,37 @@ def parse_frame(raw: str | bytes) -> Call | CallResult | CallError:
     )
 
 
+_compiled: dict[tuple[str, str], Callable[[Any], Any] | None] = {}
+
+
+def _compiled_validator(action: str, version: str) -> Callable[[Any], Any] | None:
+    """The CALL schema of ``action`` compiled to Python by fastjsonschema (cached), or ``None`` for the few schemas
+    with ``multipleOf``, which only the library's validator handles as it always has."""
+    key = (action, version)
+    if key not in _compiled:
+        schema = get_validator(MessageType.Call, action, version).schema
+        compiled = None
+        if "multipleOf" not in json.dumps(schema):
+            # Same rules as the library's Draft4Validator: draft 4, no format checks, payload left untouched.
+            draft4 = {**schema, "$schema": "http://json-schema.org/draft-04/schema#"}
+            compiled = fastjsonschema.compile(draft4, use_default=False, use_formats=False, detailed_exceptions=False)
+        _compiled[key] = compiled
+    return _compiled[key]
+
+
 def validate_call(call: Call, version: str) -> None:
-    """Check a CALL payload against the version's JSON schema; raise ``FrameError`` naming the failing field."""
+    """Check a CALL payload against the version's JSON schema; raise ``FrameError`` naming the failing field.
+
+    The compiled validator answers the common case (a valid payload) in a fraction of jsonschema's time; a payload
+    it refuses goes through jsonschema, whose best error decides the CALLERROR exactly as before.
+    """
+    fast = _compiled_validator(call.action, version)
+    if fast is not None:
+        try:
+            fast(call.payload)
+            return
+        except fastjsonschema.JsonSchemaException:
+            pass
     validator = get_validator(call.message_type_id, call.action, version)
     error = best_match(validator.iter_errors(call.payload))
     if error is None:
