@@ -3,7 +3,10 @@ matching rules, and the session sweeper."""
 
 from __future__ import annotations
 
+import random
 import secrets
+import threading
+import time
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
@@ -90,3 +93,53 @@ def test_a_silent_session_is_closed_by_timeout_at_its_last_reading_and_priced(da
         assert (row.status, row.kwh, row.end_date_time) == ("completed", Decimal(5), energy(25, 0).timestamp)
         assert "closed_by_timeout" in row.flags
     assert [e["total_cost"] for e in events] == [{"excl_vat": "1.0000", "incl_vat": None}]
+
+
+def test_concurrent_meter_batches_and_liveness_touches_do_not_deadlock_on_postgresql(postgres_url: str) -> None:
+    db, ctx, first_cp, _ = prepared(postgres_url)
+    chargers = [first_cp]
+    with db.uow() as uow:
+        for n in range(11):
+            cp = f"{first_cp}-{n}"
+            registry.upsert_charge_point(
+                uow, "default", cp, password=None, tariff_id="T1", location=LOCATION, clock=ctx.clock
+            )
+            chargers.append(cp)
+    transactions = {}
+    for cp in chargers:
+        with db.uow() as uow:
+            start = StartSession(cp, "ocpp1.6", 1, 1, NOW - timedelta(hours=1), Decimal(0), id_token="X")
+            transactions[cp] = charging.start_session(uow, ctx, start).transaction_id
+    failures: list[BaseException] = []
+    stop = time.monotonic() + 3
+
+    def batches() -> None:
+        rng = random.Random(1)
+        minute = 0
+        while time.monotonic() < stop and not failures:
+            minute = minute % 59 + 1
+            updates = [TransactionUpdate(cp, transactions[cp], 1, (energy(minute, minute * 10),)) for cp in chargers]
+            rng.shuffle(updates)
+            try:
+                with db.uow() as uow:
+                    charging.record_transaction_updates(uow, ctx, updates)
+            except Exception as exc:
+                failures.append(exc)
+
+    def touches() -> None:
+        rng = random.Random(2)
+        while time.monotonic() < stop and not failures:
+            order = chargers[:]
+            rng.shuffle(order)
+            try:
+                with db.uow() as uow:
+                    charging.touch_sessions(uow, {cp: datetime.now(UTC) for cp in order})
+            except Exception as exc:
+                failures.append(exc)
+
+    threads = [threading.Thread(target=job) for job in (batches, touches, touches)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert failures == []
