@@ -12,7 +12,7 @@ from sqlalchemy import ForeignKey, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from voltbill.adapters.store.metadata import Base
-from voltbill.adapters.store.tables.registry import UtcDateTime
+from voltbill.adapters.store.types import UtcDateTime
 
 
 class AnomalyReviewRow(Base):

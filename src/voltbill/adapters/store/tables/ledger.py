@@ -10,16 +10,15 @@ answer to an ``Idempotency-Key`` request, replayed verbatim).
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, DateTime, ForeignKey, Index, Integer, String, Text
-from sqlalchemy.engine import Dialect
+from sqlalchemy import JSON, BigInteger, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
-from sqlalchemy.types import TypeDecorator
 
 from voltbill.adapters.store.metadata import Base
+from voltbill.adapters.store.types import DecimalText, UtcDateTime
 
 AMOUNT_SCALE = 10_000  # posting amounts are stored in 1/10,000 of a currency unit (CDR precision, 4 decimals)
 
@@ -36,39 +35,6 @@ def from_units(units: int | Decimal) -> Decimal:
     return Decimal(int(units)) / AMOUNT_SCALE
 
 
-class _UtcDateTime(TypeDecorator[datetime]):
-    """Aware UTC datetimes on every backend (SQLite returns naive values; they are re-tagged as UTC)."""
-
-    impl = DateTime(timezone=True)
-    cache_ok = True
-
-    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            raise ValueError("naive datetime refused")
-        value = value.astimezone(UTC)
-        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
-
-    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-
-class _DecimalText(TypeDecorator[Decimal]):
-    """An exact decimal stored as text (SQLite has no exact numeric type)."""
-
-    impl = String(40)
-    cache_ok = True
-
-    def process_bind_param(self, value: Decimal | None, dialect: Dialect) -> str | None:
-        return None if value is None else str(value)
-
-    def process_result_value(self, value: str | None, dialect: Dialect) -> Decimal | None:
-        return None if value is None else Decimal(value)
-
-
 class LedgerTransfer(Base):
     __tablename__ = "ledger_transfers"
 
@@ -78,7 +44,7 @@ class LedgerTransfer(Base):
     currency: Mapped[str] = mapped_column(String(3))
     driver_id: Mapped[str | None] = mapped_column(String(64), index=True)
     reference: Mapped[str | None] = mapped_column(String(100), index=True)
-    created_at: Mapped[datetime] = mapped_column(_UtcDateTime)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
 
 
 class LedgerPosting(Base):
@@ -112,16 +78,16 @@ class Payment(Base):
     provider: Mapped[str | None] = mapped_column(String(20))
     provider_ref: Mapped[str | None] = mapped_column(String(100), index=True)
     currency: Mapped[str] = mapped_column(String(3))
-    authorised_amount: Mapped[Decimal | None] = mapped_column(_DecimalText)
-    amount: Mapped[Decimal | None] = mapped_column(_DecimalText)
-    captured_amount: Mapped[Decimal] = mapped_column(_DecimalText, default=Decimal(0))
-    refunded_amount: Mapped[Decimal] = mapped_column(_DecimalText, default=Decimal(0))
+    authorised_amount: Mapped[Decimal | None] = mapped_column(DecimalText)
+    amount: Mapped[Decimal | None] = mapped_column(DecimalText)
+    captured_amount: Mapped[Decimal] = mapped_column(DecimalText, default=Decimal(0))
+    refunded_amount: Mapped[Decimal] = mapped_column(DecimalText, default=Decimal(0))
     status: Mapped[str] = mapped_column(String(20), index=True)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
-    next_attempt_at: Mapped[datetime | None] = mapped_column(_UtcDateTime, index=True)
+    next_attempt_at: Mapped[datetime | None] = mapped_column(UtcDateTime, index=True)
     last_error: Mapped[str | None] = mapped_column(Text)
-    created_at: Mapped[datetime] = mapped_column(_UtcDateTime)
-    updated_at: Mapped[datetime] = mapped_column(_UtcDateTime)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
 
 
 class PaymentRefund(Base):
@@ -130,11 +96,11 @@ class PaymentRefund(Base):
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
     payment_id: Mapped[str] = mapped_column(ForeignKey("payments.id"), index=True)
     idempotency_key: Mapped[str] = mapped_column(String(100), unique=True)
-    amount: Mapped[Decimal] = mapped_column(_DecimalText)
+    amount: Mapped[Decimal] = mapped_column(DecimalText)
     currency: Mapped[str] = mapped_column(String(3))
     provider_ref: Mapped[str | None] = mapped_column(String(100))
     reason: Mapped[str | None] = mapped_column(String(200))
-    created_at: Mapped[datetime] = mapped_column(_UtcDateTime)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
 
 
 class PaymentCard(Base):
@@ -146,7 +112,7 @@ class PaymentCard(Base):
     provider: Mapped[str] = mapped_column(String(20))
     customer_id: Mapped[str] = mapped_column(String(100))
     payment_method_id: Mapped[str] = mapped_column(String(100))
-    updated_at: Mapped[datetime] = mapped_column(_UtcDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
 
 
 class WalletSetting(Base):
@@ -156,8 +122,8 @@ class WalletSetting(Base):
 
     driver_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     currency: Mapped[str] = mapped_column(String(3))
-    auto_top_up_threshold: Mapped[Decimal | None] = mapped_column(_DecimalText)
-    auto_top_up_amount: Mapped[Decimal | None] = mapped_column(_DecimalText)
+    auto_top_up_threshold: Mapped[Decimal | None] = mapped_column(DecimalText)
+    auto_top_up_amount: Mapped[Decimal | None] = mapped_column(DecimalText)
 
 
 class WebhookEvent(Base):
@@ -166,7 +132,7 @@ class WebhookEvent(Base):
     event_id: Mapped[str] = mapped_column(String(100), primary_key=True)
     provider: Mapped[str] = mapped_column(String(20))
     type: Mapped[str] = mapped_column(String(100))
-    received_at: Mapped[datetime] = mapped_column(_UtcDateTime)
+    received_at: Mapped[datetime] = mapped_column(UtcDateTime)
 
 
 class PaymentRequest(Base):
@@ -176,4 +142,4 @@ class PaymentRequest(Base):
 
     idempotency_key: Mapped[str] = mapped_column(String(100), primary_key=True)
     response: Mapped[dict[str, Any]] = mapped_column(JSON)
-    created_at: Mapped[datetime] = mapped_column(_UtcDateTime)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)

@@ -12,26 +12,10 @@ from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import JSON, BigInteger, Boolean, ForeignKey, Integer, String, UniqueConstraint
-from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Mapped, mapped_column
-from sqlalchemy.types import TypeDecorator
 
 from voltbill.adapters.store.metadata import Base
-from voltbill.adapters.store.tables.registry import UtcDateTime
-
-
-class DecimalText(TypeDecorator[Decimal]):
-    """An exact decimal stored as text (SQLite has no exact numeric type)."""
-
-    impl = String(40)
-    cache_ok = True
-
-    def process_bind_param(self, value: Decimal | None, dialect: Dialect) -> str | None:
-        return None if value is None else format(Decimal(value), "f")
-
-    def process_result_value(self, value: Any, dialect: Dialect) -> Decimal | None:
-        return None if value is None else Decimal(value)
-
+from voltbill.adapters.store.types import DecimalText, UtcDateTime
 
 BigId = BigInteger().with_variant(Integer(), "sqlite")
 

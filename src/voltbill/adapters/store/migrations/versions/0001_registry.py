@@ -8,7 +8,7 @@ Revises: None
 import sqlalchemy as sa
 from alembic import op
 
-from voltbill.adapters.store.tables.registry import UtcDateTime
+from voltbill.adapters.store.types import UtcDateTime
 
 revision = "0001"
 down_revision = None

@@ -7,7 +7,7 @@ Revises: 0004
 import sqlalchemy as sa
 from alembic import op
 
-from voltbill.adapters.store.tables.registry import UtcDateTime
+from voltbill.adapters.store.types import UtcDateTime
 
 revision = "0005"
 down_revision = "0004"
