@@ -30,6 +30,10 @@ log = logging.getLogger("voltbill.ocpp")
 _BATCH_MAX = 2000
 _TOUCH_EVERY_S = 30.0
 _AUTH_CONCURRENCY = 4
+# Worker threads per kind of work: (SQLite, PostgreSQL). SQLite runs one writer at a time, so more threads only
+# queue on its lock, and a meter batch behind dozens of them answered seconds late (benchmarks/ocpp_load.py).
+_CALL_THREADS = (2, 8)  # use cases answering a charger's CALL (boot, status, authorize, start, stop)
+_BACKGROUND_THREADS = (1, 2)  # live cost updates, the session sweeper: never ahead of answers
 
 
 def _charger_secret(uow: Any, _ctx: ChargingContext, charge_point_id: str) -> charger_auth.ChargerSecret | None:
@@ -62,12 +66,12 @@ class UpdateBatcher:
 
     async def _write(self, batch: list[tuple[TransactionUpdate, asyncio.Future[None]]]) -> None:
         try:
-            await self._gateway.run(charging.record_transaction_updates, [u for u, _ in batch])
+            await self._gateway.run_batch([u for u, _ in batch])
         except Exception:
             log.exception("meter value batch of %d failed; writing one by one", len(batch))
             for update, future in batch:
                 try:
-                    await self._gateway.run(charging.record_transaction_updates, [update])
+                    await self._gateway.run_batch([update])
                 except Exception as exc:
                     if not future.done():
                         future.set_exception(exc)
@@ -91,6 +95,9 @@ class OcppGateway:
         # CPU idle and answers seconds late under load (benchmarks/ocpp_load.py).
         sqlite = self.db.engine.dialect.name == "sqlite"
         self._sqlite_writer: Any = threading.Lock() if sqlite else contextlib.nullcontext()
+        self._call_threads = anyio.CapacityLimiter(_CALL_THREADS[0 if sqlite else 1])
+        self._background_threads = anyio.CapacityLimiter(_BACKGROUND_THREADS[0 if sqlite else 1])
+        self._batch_thread = anyio.CapacityLimiter(1)  # the batch writer and the liveness job
         self.ctx = ChargingContext(
             bus=state.bus,
             clock=state.clock,
@@ -122,7 +129,18 @@ class OcppGateway:
 
     async def run(self, use_case: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         """``use_case(uow, ctx, *args, **kwargs)`` in a worker thread, in its own unit of work."""
-        return await anyio.to_thread.run_sync(functools.partial(self._in_uow, use_case, args, kwargs))
+        call = functools.partial(self._in_uow, use_case, args, kwargs)
+        return await anyio.to_thread.run_sync(call, limiter=self._call_threads)
+
+    async def run_background(self, use_case: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        """Like ``run``, for work no charger waits for: its few threads leave the others to the answers."""
+        call = functools.partial(self._in_uow, use_case, args, kwargs)
+        return await anyio.to_thread.run_sync(call, limiter=self._background_threads)
+
+    async def run_batch(self, updates: list[TransactionUpdate]) -> None:
+        """``record_transaction_updates`` on the batch writer's own thread (never queued behind other work)."""
+        call = functools.partial(self._in_uow, charging.record_transaction_updates, (updates,), {})
+        await anyio.to_thread.run_sync(call, limiter=self._batch_thread)
 
     async def record_update(self, update: TransactionUpdate) -> None:
         """Store samples/state through the write-behind batch; returns once committed."""
@@ -165,7 +183,7 @@ class OcppGateway:
     async def _touch(self) -> None:
         seen, self._last_seen = self._last_seen, {}
         if seen:
-            await anyio.to_thread.run_sync(functools.partial(self._touch_sync, seen))
+            await anyio.to_thread.run_sync(functools.partial(self._touch_sync, seen), limiter=self._batch_thread)
 
     def _touch_sync(self, seen: dict[str, datetime]) -> None:
         with self._sqlite_writer, self.db.uow() as uow:
@@ -173,6 +191,6 @@ class OcppGateway:
 
     async def _sweep(self) -> None:
         await self._touch()
-        closed = await self.run(charging.close_timed_out_sessions, self.settings.session_timeout_s)
+        closed = await self.run_background(charging.close_timed_out_sessions, self.settings.session_timeout_s)
         if closed:
             log.warning("closed %d sessions whose charger went silent: %s", len(closed), ", ".join(closed))
