@@ -211,6 +211,10 @@ def measure(
         "p50_ms": max(s["latency_ms"]["all"]["p50"] for s in summaries),
         "p99_ms": all_p99,
         "meter_values_p99_ms": mv_p99,
+        "p99_ms_by_action": {
+            action: max(s["latency_ms"].get(action, {"p99": 0})["p99"] for s in summaries)
+            for action in sorted({a for s in summaries for a in s["latency_ms"]} - {"all"})
+        },
         "rows_per_s": round((rows1 - rows0) / elapsed, 1),
         "meter_values_per_s": round((rows1 - rows0) / elapsed / ROWS_PER_MESSAGE, 1),
         "server_cpu_percent": round(100 * (cpu1 - cpu0) / elapsed, 1),
