@@ -8,33 +8,56 @@ from __future__ import annotations
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import IO
 
 import httpx
 
 
-@contextmanager
-def running_localstripe() -> Iterator[str]:
+def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
-        port = int(sock.getsockname()[1])
+        return int(sock.getsockname()[1])
+
+
+def _start(log: IO[bytes]) -> tuple[subprocess.Popen[bytes], str] | None:
+    """Start localstripe on a free port; ``None`` when it exited before answering (e.g. the port was taken in
+    the moment between choosing and binding it)."""
+    port = _free_port()
     exe = Path(sys.executable).with_name("localstripe")
-    proc = subprocess.Popen([str(exe), "--port", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen([str(exe), "--port", str(port)], stdout=log, stderr=log)
     url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                httpx.get(f"{url}/v1/customers", headers={"Authorization": "Bearer sk_test_x"}, timeout=1)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            httpx.get(f"{url}/v1/customers", headers={"Authorization": "Bearer sk_test_x"}, timeout=1)
+            return proc, url
+        except httpx.HTTPError:
+            if proc.poll() is not None:
+                return None
+            time.sleep(0.1)
+    proc.kill()
+    proc.wait(10)
+    return None
+
+
+@contextmanager
+def running_localstripe() -> Iterator[str]:
+    with tempfile.TemporaryFile() as log:
+        for _attempt in range(3):
+            started = _start(log)
+            if started is not None:
                 break
-            except httpx.HTTPError:
-                if time.monotonic() > deadline or proc.poll() is not None:
-                    raise RuntimeError("localstripe did not start") from None
-                time.sleep(0.1)
-        yield url
-    finally:
-        proc.terminate()
-        proc.wait(10)
+        else:
+            log.seek(0)
+            raise RuntimeError(f"localstripe did not start: {log.read().decode(errors='replace')[-2000:]}")
+        proc, url = started
+        try:
+            yield url
+        finally:
+            proc.terminate()
+            proc.wait(10)
