@@ -5,7 +5,6 @@
 
 from __future__ import annotations
 
-import socket
 import subprocess
 import sys
 import tempfile
@@ -17,17 +16,13 @@ from typing import IO
 
 import httpx
 
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+from live_servers import free_port
 
 
 def _start(log: IO[bytes]) -> tuple[subprocess.Popen[bytes], str] | None:
     """Start localstripe on a free port; ``None`` when it exited before answering (e.g. the port was taken in
     the moment between choosing and binding it)."""
-    port = _free_port()
+    port = free_port()
     exe = Path(sys.executable).with_name("localstripe")
     proc = subprocess.Popen([str(exe), "--port", str(port)], stdout=log, stderr=log)
     url = f"http://127.0.0.1:{port}"

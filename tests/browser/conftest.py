@@ -19,9 +19,10 @@ from pathlib import Path
 
 import pytest
 import uvicorn
-from browsing import API_KEY, CHROMIUM, CHROMIUM_ARGS, SCREENSHOTS, Browsing, SeededServer, free_port
+from browsing import API_KEY, CHROMIUM, CHROMIUM_ARGS, SCREENSHOTS, Browsing, SeededServer
 from playwright.sync_api import Browser, sync_playwright
 
+from live_servers import free_port
 from voltbill.adapters.store.db import Database
 from voltbill.api.app import create_app
 from voltbill.commands.demo import seed

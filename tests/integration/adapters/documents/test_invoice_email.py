@@ -4,7 +4,6 @@ server that is down leaves the e-mail queued until it is back."""
 from __future__ import annotations
 
 import email
-import socket
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from email.message import Message
@@ -14,6 +13,7 @@ import pytest
 from aiosmtpd.controller import Controller
 
 from invoice_cdrs import make_cdr
+from live_servers import free_port
 from voltbill.adapters.store.db import Database
 from voltbill.adapters.store.migrate import migrate
 from voltbill.domain.invoices import session_invoice
@@ -36,12 +36,6 @@ class Inbox:
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         self.messages.append(email.message_from_bytes(envelope.content))
         return "250 Message accepted for delivery"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture
