@@ -159,11 +159,7 @@ def _one(
         charging.record_status(
             uow,
             ctx,
-            cp.id,
-            evse_id=session.connector,
-            connector_id=1 if v201 else session.connector,
-            status="Available",
-            timestamp=session.end,
+            charging.StatusChange(cp.id, session.connector, 1 if v201 else session.connector, "Available", session.end),
         )
 
 
@@ -172,9 +168,8 @@ def _boot(db: Database, ctx: charging.ChargingContext, clock: FixedClock, first:
     cp = first.charger
     clock.at = first.start
     with db.uow() as uow:
-        charging.record_boot(
-            uow, ctx, cp.id, vendor=cp.vendor, model=cp.model, firmware_version="1.4.2", protocol=cp.protocol
-        )
+        boot = charging.BootReport(cp.id, cp.protocol, vendor=cp.vendor, model=cp.model, firmware_version="1.4.2")
+        charging.record_boot(uow, ctx, boot)
 
 
 def last_moment(plan: list[PlannedSession]) -> datetime | None:

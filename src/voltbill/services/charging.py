@@ -21,6 +21,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
 from voltbill.adapters.store.db import UnitOfWork
+from voltbill.adapters.store.tables.registry import ChargePoint
 from voltbill.adapters.store.tables.sessions import (
     CdrRow,
     ConnectorStatusHistoryRow,
@@ -29,6 +30,7 @@ from voltbill.adapters.store.tables.sessions import (
     SessionRow,
 )
 from voltbill.domain.clock import Clock
+from voltbill.domain.errors import NotFound
 from voltbill.domain.idempotency import idempotency_key
 from voltbill.domain.sessions import Sample, clamp_future, first_energy_wh, last_energy_wh
 from voltbill.services import registry
@@ -38,12 +40,15 @@ from voltbill.services.sessions_query import get_cdr, get_session, list_cdrs, li
 
 __all__ = [
     "Authorization",
+    "BootReport",
     "ChargingContext",
     "SessionStart",
     "SessionStop",
     "StartSession",
+    "StatusChange",
     "StopSession",
     "TransactionUpdate",
+    "Write",
     "attach_id_token",
     "authorize",
     "close_timed_out_sessions",
@@ -53,6 +58,7 @@ __all__ = [
     "list_sessions",
     "live_cost",
     "publish_cost_update",
+    "record_batch",
     "record_boot",
     "record_status",
     "record_transaction_updates",
@@ -127,6 +133,32 @@ class TransactionUpdate:
 
 
 @dataclass(frozen=True)
+class StatusChange:
+    """A connector status to record (StatusNotification, or the charging state of a 2.0.1 TransactionEvent)."""
+
+    charge_point_id: str
+    evse_id: int
+    connector_id: int
+    status: str
+    timestamp: datetime
+    error_code: str | None = None
+
+
+@dataclass(frozen=True)
+class BootReport:
+    """What a charger said about itself in BootNotification."""
+
+    charge_point_id: str
+    protocol: str | None = None
+    vendor: str | None = None
+    model: str | None = None
+    firmware_version: str | None = None
+
+
+Write = TransactionUpdate | StatusChange | BootReport
+
+
+@dataclass(frozen=True)
 class StopSession:
     charge_point_id: str
     transaction_id: str
@@ -165,9 +197,11 @@ def _flag(row: SessionRow, flag: str) -> None:
         row.flags = [*(row.flags or []), flag]
 
 
-def record_boot(uow: UnitOfWork, ctx: ChargingContext, charge_point_id: str, **details: str | None) -> None:
+def record_boot(uow: UnitOfWork, ctx: ChargingContext, boot: BootReport) -> None:
     """BootNotification: remember vendor/model/firmware/protocol and that the charger is alive."""
-    registry.record_charger_boot(uow, charge_point_id, at=ctx.clock.now(), **details)
+    if not _record_boots(uow, [boot], ctx.clock.now()):
+        raise NotFound(f"charge point {boot.charge_point_id} is not registered.", code="charge_point_not_found")
+    uow.commit()
 
 
 def authorize(uow: UnitOfWork, ctx: ChargingContext, uid: str, *, charge_point_id: str) -> Authorization:
@@ -183,41 +217,103 @@ def authorize(uow: UnitOfWork, ctx: ChargingContext, uid: str, *, charge_point_i
     return Authorization("Accepted", token.driver_id)
 
 
-def record_status(
-    uow: UnitOfWork,
-    ctx: ChargingContext,
-    charge_point_id: str,
-    *,
-    evse_id: int,
-    connector_id: int,
-    status: str,
-    timestamp: datetime,
-    error_code: str | None = None,
-) -> None:
+def record_status(uow: UnitOfWork, ctx: ChargingContext, change: StatusChange) -> None:
     """StatusNotification: keep the connector's latest status and its history (for parked time)."""
-    timestamp, _ = clamp_future(timestamp, ctx.clock.now(), ctx.skew_tolerance_s)
-    _record_state(uow, charge_point_id, evse_id, connector_id, status, timestamp, error_code)
+    _record_statuses(uow, ctx, [change])
     uow.commit()
 
 
-def _record_state(
-    uow: UnitOfWork,
-    charge_point_id: str,
-    evse_id: int,
-    connector_id: int,
-    status: str,
-    timestamp: datetime,
-    error_code: str | None = None,
-) -> None:
-    key = {"charge_point_id": charge_point_id, "evse_id": evse_id, "connector_id": connector_id}
-    _insert_ignoring_duplicates(
-        uow, ConnectorStatusHistoryRow, [{**key, "status": status, "error_code": error_code, "timestamp": timestamp}]
-    )
-    current = uow.session.get(ConnectorStatusRow, (charge_point_id, evse_id, connector_id))
-    if current is None:
-        uow.session.add(ConnectorStatusRow(**key, status=status, error_code=error_code, timestamp=timestamp))
-    elif current.timestamp <= timestamp:  # a replayed older status does not overwrite a newer one
-        current.status, current.error_code, current.timestamp = status, error_code, timestamp
+def record_batch(uow: UnitOfWork, ctx: ChargingContext, writes: Sequence[Write]) -> int:
+    """Store what many chargers reported (boots, statuses, meter values, charging states) in one commit: the
+    gateway's write-behind batch. Set-based on purpose (a few statements per batch, whatever its size): this is
+    the hot path of the OCPP gateway. Returns how many transaction updates matched a session.
+
+    Tables are written in one order (charge points, connector statuses, sessions) and rows in key order, the
+    order every other transaction locks them in, so two batches never deadlock on PostgreSQL.
+    """
+    now = ctx.clock.now()
+    _record_boots(uow, [w for w in writes if isinstance(w, BootReport)], now)
+    updates = [w for w in writes if isinstance(w, TransactionUpdate)]
+    found = _sessions_for_updates(uow, updates)
+    statuses = [w for w in writes if isinstance(w, StatusChange)]
+    for upd in updates:
+        session = found.get(_update_key(upd))
+        if session is not None and upd.charging_state:
+            at = upd.state_at or now
+            statuses.append(
+                StatusChange(session.charge_point_id, session.evse_id, session.connector_id, upd.charging_state, at)
+            )
+    _record_statuses(uow, ctx, statuses)
+    matched = _record_updates(uow, ctx, updates, found, now)
+    uow.commit()
+    return matched
+
+
+def record_transaction_updates(uow: UnitOfWork, ctx: ChargingContext, updates: Sequence[TransactionUpdate]) -> int:
+    """Store meter values and charging states of many transactions in one commit (see ``record_batch``).
+
+    Updates for unknown transactions are ignored; a 1.6 MeterValues without transactionId goes to the connector's
+    active session, if any. Returns how many updates matched a session.
+    """
+    return record_batch(uow, ctx, updates)
+
+
+def _record_boots(uow: UnitOfWork, boots: Sequence[BootReport], now: datetime) -> int:
+    """Update the charge points that booted (the last report per charger wins); returns how many exist."""
+    if not boots:
+        return 0
+    table = ChargePoint.__table__
+    latest = {b.charge_point_id: b for b in boots}
+    result = uow.session.execute(
+        update(table)
+        .where(table.c.id == bindparam("cid"))
+        .values(
+            vendor=func.coalesce(bindparam("vendor", type_=String), table.c.vendor),
+            model=func.coalesce(bindparam("model", type_=String), table.c.model),
+            firmware_version=func.coalesce(bindparam("firmware", type_=String), table.c.firmware_version),
+            protocol=func.coalesce(bindparam("proto", type_=String), table.c.protocol),
+            last_seen_at=now,
+        ),
+        [
+            {"cid": b.charge_point_id, "vendor": b.vendor, "model": b.model, "firmware": b.firmware_version,
+             "proto": b.protocol}
+            for _, b in sorted(latest.items())
+        ],
+    )  # fmt: skip
+    return int(result.rowcount)
+
+
+def _record_statuses(uow: UnitOfWork, ctx: ChargingContext, changes: Sequence[StatusChange]) -> None:
+    """Append status changes to the history (a replayed change is skipped by its unique key) and keep the
+    newest per connector as its current status (a replayed older status never overwrites a newer one)."""
+    if not changes:
+        return
+    now = ctx.clock.now()
+    rows = []
+    for c in changes:
+        at, _ = clamp_future(c.timestamp, now, ctx.skew_tolerance_s)
+        rows.append(
+            {"charge_point_id": c.charge_point_id, "evse_id": c.evse_id, "connector_id": c.connector_id,
+             "status": c.status, "error_code": c.error_code, "timestamp": at}
+        )  # fmt: skip
+    _insert_ignoring_duplicates(uow, ConnectorStatusHistoryRow, rows)
+    newest: dict[tuple[str, int, int], dict[str, Any]] = {}
+    for row in rows:
+        key = (row["charge_point_id"], row["evse_id"], row["connector_id"])
+        if key not in newest or newest[key]["timestamp"] <= row["timestamp"]:
+            newest[key] = row
+    dialect = postgresql if uow.is_postgres else sqlite
+    insert = dialect.insert(ConnectorStatusRow.__table__)
+    current = ConnectorStatusRow.__table__.c
+    uow.session.execute(
+        insert.on_conflict_do_update(
+            index_elements=[current.charge_point_id, current.evse_id, current.connector_id],
+            set_={"status": insert.excluded.status, "error_code": insert.excluded.error_code,
+                  "timestamp": insert.excluded.timestamp},
+            where=current.timestamp <= insert.excluded.timestamp,
+        ),
+        [newest[key] for key in sorted(newest)],
+    )  # fmt: skip
 
 
 def _sample_row(session_id: str, cp_id: str, transaction_id: str, at: datetime, s: Sample) -> dict[str, Any]:
@@ -321,7 +417,9 @@ def start_session(uow: UnitOfWork, ctx: ChargingContext, cmd: StartSession) -> S
         return _replayed_start(existing)
     _insert_ignoring_duplicates(uow, MeterValueRow, _sample_rows(row, cmd.samples, now, ctx.skew_tolerance_s))
     if cmd.charging_state:
-        _record_state(uow, row.charge_point_id, row.evse_id, row.connector_id, cmd.charging_state, started_at)
+        _record_statuses(
+            uow, ctx, [StatusChange(row.charge_point_id, row.evse_id, row.connector_id, cmd.charging_state, started_at)]
+        )
     uow.commit()
     ctx.bus.publish(
         "session.started",
@@ -338,22 +436,24 @@ def start_session(uow: UnitOfWork, ctx: ChargingContext, cmd: StartSession) -> S
     return SessionStart(row.id, row.transaction_id, auth, replayed=False)
 
 
-def record_transaction_updates(uow: UnitOfWork, ctx: ChargingContext, updates: Sequence[TransactionUpdate]) -> int:
-    """Store meter values and charging states of many transactions in one commit (the write-behind batch).
+def _update_key(upd: TransactionUpdate) -> tuple[Any, ...]:
+    return (upd.charge_point_id, upd.transaction_id, None if upd.transaction_id else upd.connector_id)
 
-    Set-based on purpose (one SELECT, one multi-row INSERT, one executemany UPDATE per batch): this is the hot
-    path of the gateway. Updates for unknown transactions are ignored; a 1.6 MeterValues without transactionId
-    goes to the connector's active session, if any. Returns how many updates matched a session.
-    """
-    now = ctx.clock.now()
-    found = _sessions_for_updates(uow, updates)
+
+def _record_updates(
+    uow: UnitOfWork,
+    ctx: ChargingContext,
+    updates: Sequence[TransactionUpdate],
+    found: dict[tuple[Any, ...], Any],
+    now: datetime,
+) -> int:
+    """Meter values (one multi-row INSERT) and session liveness/seqNo (one executemany UPDATE)."""
     rows: list[dict[str, Any]] = []
     changes: dict[str, dict[str, Any]] = {}
     clamped: set[str] = set()
     matched = 0
     for upd in updates:
-        key = (upd.charge_point_id, upd.transaction_id, None if upd.transaction_id else upd.connector_id)
-        session = found.get(key)
+        session = found.get(_update_key(upd))
         if session is None:
             continue
         matched += 1
@@ -367,9 +467,6 @@ def record_transaction_updates(uow: UnitOfWork, ctx: ChargingContext, updates: S
             change["seq"] = max(upd.seq_no, change["seq"] or 0)
         if change["start_wh"] is None and (first := first_energy_wh(upd.samples)) is not None:
             change["start_wh"] = format(first, "f")
-        if upd.charging_state:
-            at, _ = clamp_future(upd.state_at or now, now, ctx.skew_tolerance_s)
-            _record_state(uow, session.charge_point_id, session.evse_id, session.connector_id, upd.charging_state, at)
     _insert_ignoring_duplicates(uow, MeterValueRow, rows)
     if changes:
         table = SessionRow.__table__
@@ -387,7 +484,6 @@ def record_transaction_updates(uow: UnitOfWork, ctx: ChargingContext, updates: S
         row = uow.session.get(SessionRow, session_id)
         if row is not None:
             _flag(row, "clock_skew_clamped")
-    uow.commit()
     return matched
 
 

@@ -43,7 +43,6 @@ __all__ = [
     "list_drivers",
     "list_tariffs",
     "list_tokens",
-    "record_charger_boot",
     "tariff_at",
     "tariff_versions",
     "upsert_charge_point",
@@ -386,32 +385,6 @@ def list_charge_points(
         stmt = stmt.where(ChargePoint.id > after)
     rows = uow.session.execute(stmt.order_by(ChargePoint.id).limit(limit + 1)).all()
     return _page([_charge_point_info(cp, loc) for cp, loc in rows], limit, lambda c: c.id)
-
-
-def record_charger_boot(
-    uow: UnitOfWork,
-    charge_point_id: str,
-    *,
-    at: datetime,
-    vendor: str | None = None,
-    model: str | None = None,
-    firmware_version: str | None = None,
-    protocol: str | None = None,
-) -> None:
-    """Remember what a charger said about itself (BootNotification) and when it was last seen."""
-    cp = uow.session.get(ChargePoint, charge_point_id)
-    if cp is None:
-        raise NotFound(f"charge point {charge_point_id} is not registered.", code="charge_point_not_found")
-    for key, value in (
-        ("vendor", vendor),
-        ("model", model),
-        ("firmware_version", firmware_version),
-        ("protocol", protocol),
-    ):
-        if value is not None:
-            setattr(cp, key, value)
-    cp.last_seen_at = at
-    uow.commit()
 
 
 # --- drivers and tokens --------------------------------------------------------------------------------------

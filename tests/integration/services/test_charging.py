@@ -10,12 +10,19 @@ import time
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
+import pytest
 from sqlalchemy import func, select
 
 from voltbill.adapters.store.db import Database
 from voltbill.adapters.store.migrate import migrate
-from voltbill.adapters.store.tables.sessions import MeterValueRow, SessionRow
+from voltbill.adapters.store.tables.sessions import (
+    ConnectorStatusHistoryRow,
+    ConnectorStatusRow,
+    MeterValueRow,
+    SessionRow,
+)
 from voltbill.domain.clock import FixedClock
+from voltbill.domain.errors import NotFound
 from voltbill.domain.sessions import ENERGY_REGISTER, Sample
 from voltbill.services import charging, registry
 from voltbill.services.access import ensure_operator
@@ -143,3 +150,32 @@ def test_concurrent_meter_batches_and_liveness_touches_do_not_deadlock_on_postgr
     for thread in threads:
         thread.join()
     assert failures == []
+
+
+def test_a_batch_of_boots_and_statuses_keeps_the_newest_status_and_every_change_once(database_url: str) -> None:
+    db, ctx, cp, _ = prepared(database_url)
+    older, newer = NOW - timedelta(minutes=5), NOW - timedelta(minutes=1)
+    writes: list[charging.Write] = [
+        charging.BootReport(cp, "ocpp1.6", vendor="ACME", model="Wallbox 11"),
+        charging.StatusChange(cp, 1, 1, "Charging", newer),
+        charging.StatusChange(cp, 1, 1, "Preparing", older),  # arrives late: history only
+        charging.StatusChange(cp, 2, 2, "Faulted", older, error_code="GroundFailure"),
+    ]
+    for _ in range(2):  # the replay of the whole batch changes nothing
+        with db.uow() as uow:
+            charging.record_batch(uow, ctx, writes)
+    with db.uow() as uow:
+        charging.record_status(uow, ctx, charging.StatusChange(cp, 1, 1, "Available", older))  # older than current
+    with db.uow() as uow:
+        current = {(r.evse_id, r.status, r.error_code) for r in uow.session.scalars(select(ConnectorStatusRow))}
+        history = uow.session.scalar(select(func.count()).select_from(ConnectorStatusHistoryRow))
+        point = registry.get_charge_point(uow, cp)
+    assert current == {(1, "Charging", None), (2, "Faulted", "GroundFailure")}
+    assert history == 4
+    assert point is not None and (point.vendor, point.model, point.protocol) == ("ACME", "Wallbox 11", "ocpp1.6")
+
+
+def test_a_boot_of_an_unknown_charger_is_refused(database_url: str) -> None:
+    db, ctx, _, _ = prepared(database_url)
+    with db.uow() as uow, pytest.raises(NotFound):
+        charging.record_boot(uow, ctx, charging.BootReport("CP-NOT-REGISTERED", "ocpp1.6"))

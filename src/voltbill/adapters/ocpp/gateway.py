@@ -1,9 +1,10 @@
-"""The OCPP gateway of one app: use-case context, worker threads, write-behind batching of meter values, and the
-background jobs (liveness of sessions, closing sessions whose charger vanished).
+"""The OCPP gateway of one app: use-case context, worker threads, write-behind batching, and the background jobs
+(liveness of sessions, closing sessions whose charger vanished).
 
-Blocking database work never runs on the event loop. Meter values and charging-state updates of all chargers are
-collected for a few milliseconds and written in one transaction; each charger gets its CALLRESULT only after the
-batch holding its message is committed, so an answered MeterValues is always stored.
+Blocking database work never runs on the event loop. What chargers report most (boots, status notifications, meter
+values, charging states) is collected while the previous batch is being written and stored in one transaction; each
+charger gets its CALLRESULT only after the batch holding its message is committed, so an answered message is always
+stored. Read-only use cases (authorize, the charger's secret) run without SQLite's write lock.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from voltbill.adapters.ocpp.connections import ConnectionRegistry, registry
 from voltbill.adapters.store.db import Database
 from voltbill.config import Settings
 from voltbill.services import charger_auth, charging
-from voltbill.services.charging import ChargingContext, TransactionUpdate
+from voltbill.services.charging import ChargingContext, Write
 
 log = logging.getLogger("voltbill.ocpp")
 
@@ -40,15 +41,15 @@ def _charger_secret(uow: Any, _ctx: ChargingContext, charge_point_id: str) -> ch
     return charger_auth.charger_secret(uow, charge_point_id)
 
 
-class UpdateBatcher:
-    """Write-behind queue for ``TransactionUpdate``s: one commit per batch, every submitter waits for it."""
+class WriteBatcher:
+    """Write-behind queue of ``charging.Write``s: one commit per batch, every submitter waits for it."""
 
     def __init__(self, gateway: OcppGateway) -> None:
         self._gateway = gateway
-        self._pending: list[tuple[TransactionUpdate, asyncio.Future[None]]] = []
+        self._pending: list[tuple[Write, asyncio.Future[None]]] = []
         self._wakeup = asyncio.Event()
 
-    async def submit(self, update: TransactionUpdate) -> None:
+    async def submit(self, update: Write) -> None:
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._pending.append((update, future))
         self._wakeup.set()
@@ -64,7 +65,7 @@ class UpdateBatcher:
                 self._wakeup.set()
             await self._write(batch)
 
-    async def _write(self, batch: list[tuple[TransactionUpdate, asyncio.Future[None]]]) -> None:
+    async def _write(self, batch: list[tuple[Write, asyncio.Future[None]]]) -> None:
         try:
             await self._gateway.run_batch([u for u, _ in batch])
         except Exception:
@@ -107,7 +108,7 @@ class OcppGateway:
         self.connections = connections
         self._last_seen: dict[str, datetime] = {}
         self._tasks: list[asyncio.Task[None]] = []
-        self._batcher: UpdateBatcher | None = None
+        self._batcher: WriteBatcher | None = None
         # argon2 checks are CPU- and memory-heavy: a reconnect storm must not take every worker thread and
         # database connection (the check holds one), so only a few run at once.
         self.auth_slots = asyncio.Semaphore(_AUTH_CONCURRENCY)
@@ -116,11 +117,15 @@ class OcppGateway:
         with self._sqlite_writer, self.db.uow() as uow:
             return use_case(uow, self.ctx, *args, **kwargs)
 
+    def _in_read_uow(self, use_case: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        with self.db.read_uow() as uow:
+            return use_case(uow, self.ctx, *args, **kwargs)
+
     async def check_password(self, charge_point_id: str, password: str | None) -> bool:
         """Security profile 1: read the charger's secret in a short unit of work, then run argon2 outside any
         transaction (SQLite's write lock), at most ``_AUTH_CONCURRENCY`` at a time so a reconnect storm leaves
         worker threads for everyone else."""
-        secret = await self.run(_charger_secret, charge_point_id)
+        secret = await self.read(_charger_secret, charge_point_id)
         if secret is None:
             return False
         async with self.auth_slots:
@@ -132,21 +137,26 @@ class OcppGateway:
         call = functools.partial(self._in_uow, use_case, args, kwargs)
         return await anyio.to_thread.run_sync(call, limiter=self._call_threads)
 
+    async def read(self, use_case: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        """Like ``run``, for a use case that only reads (it must not commit): no wait for SQLite's writer."""
+        call = functools.partial(self._in_read_uow, use_case, args, kwargs)
+        return await anyio.to_thread.run_sync(call, limiter=self._call_threads)
+
     async def run_background(self, use_case: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         """Like ``run``, for work no charger waits for: its few threads leave the others to the answers."""
         call = functools.partial(self._in_uow, use_case, args, kwargs)
         return await anyio.to_thread.run_sync(call, limiter=self._background_threads)
 
-    async def run_batch(self, updates: list[TransactionUpdate]) -> None:
-        """``record_transaction_updates`` on the batch writer's own thread (never queued behind other work)."""
-        call = functools.partial(self._in_uow, charging.record_transaction_updates, (updates,), {})
+    async def run_batch(self, writes: list[Write]) -> None:
+        """``charging.record_batch`` on the batch writer's own thread (never queued behind other work)."""
+        call = functools.partial(self._in_uow, charging.record_batch, (writes,), {})
         await anyio.to_thread.run_sync(call, limiter=self._batch_thread)
 
-    async def record_update(self, update: TransactionUpdate) -> None:
-        """Store samples/state through the write-behind batch; returns once committed."""
+    async def record(self, write: Write) -> None:
+        """Store a boot, status or transaction update through the write-behind batch; returns once committed."""
         self.start()
         assert self._batcher is not None
-        await self._batcher.submit(update)
+        await self._batcher.submit(write)
 
     def seen(self, charge_point_id: str) -> None:
         self._last_seen[charge_point_id] = self.ctx.clock.now()
@@ -155,7 +165,7 @@ class OcppGateway:
         """Start the batch writer and the periodic jobs (idempotent; needs a running event loop)."""
         if self._tasks:
             return
-        self._batcher = UpdateBatcher(self)
+        self._batcher = WriteBatcher(self)
         self._tasks = [
             asyncio.create_task(self._batcher.run(), name="ocpp-batcher"),
             asyncio.create_task(self._every(_TOUCH_EVERY_S, self._touch), name="ocpp-touch"),

@@ -14,7 +14,14 @@ from voltbill.adapters.ocpp.base import ServerChargePoint, ocpp_datetime, requir
 from voltbill.adapters.ocpp.costs import CostUpdates
 from voltbill.adapters.ocpp.meter import parse_timestamp, samples_from
 from voltbill.services import charging
-from voltbill.services.charging import Authorization, StartSession, StopSession, TransactionUpdate
+from voltbill.services.charging import (
+    Authorization,
+    BootReport,
+    StartSession,
+    StatusChange,
+    StopSession,
+    TransactionUpdate,
+)
 
 VENDOR_ID = "voltbill"
 
@@ -40,13 +47,8 @@ class ChargePoint16(ServerChargePoint, ChargePoint):
 
     @on(Action.boot_notification, skip_schema_validation=True)
     async def on_boot_notification(self, charge_point_vendor: str, charge_point_model: str, **kw: Any) -> Any:
-        await self.db(
-            charging.record_boot,
-            self.id,
-            vendor=charge_point_vendor,
-            model=charge_point_model,
-            firmware_version=kw.get("firmware_version"),
-            protocol=self.protocol,
+        await self.gateway.record(
+            BootReport(self.id, self.protocol, charge_point_vendor, charge_point_model, kw.get("firmware_version"))
         )
         return call_result.BootNotification(
             current_time=ocpp_datetime(self.gateway.ctx.clock.now()),
@@ -61,20 +63,13 @@ class ChargePoint16(ServerChargePoint, ChargePoint):
     @on(Action.status_notification, skip_schema_validation=True)
     async def on_status_notification(self, connector_id: int, error_code: str, status: str, **kw: Any) -> Any:
         at = parse_timestamp(kw["timestamp"]) if kw.get("timestamp") else self.gateway.ctx.clock.now()
-        await self.db(
-            charging.record_status,
-            self.id,
-            evse_id=connector_id,
-            connector_id=connector_id,
-            status=status,
-            timestamp=at,
-            error_code=None if error_code == "NoError" else error_code,
-        )
+        error = None if error_code == "NoError" else error_code
+        await self.gateway.record(StatusChange(self.id, connector_id, connector_id, status, at, error))
         return call_result.StatusNotification()
 
     @on(Action.authorize, skip_schema_validation=True)
     async def on_authorize(self, id_tag: str) -> Any:
-        auth = await self.db(charging.authorize, id_tag, charge_point_id=self.id)
+        auth = await self.gateway.read(charging.authorize, id_tag, charge_point_id=self.id)
         return call_result.Authorize(id_tag_info=id_tag_info(auth))  # type: ignore[arg-type]
 
     @on(Action.start_transaction, skip_schema_validation=True)
@@ -101,7 +96,7 @@ class ChargePoint16(ServerChargePoint, ChargePoint):
     @on(Action.meter_values, skip_schema_validation=True)
     async def on_meter_values(self, connector_id: int, meter_value: list[dict[str, Any]], **kw: Any) -> Any:
         transaction_id = kw.get("transaction_id")
-        await self.gateway.record_update(
+        await self.gateway.record(
             TransactionUpdate(
                 charge_point_id=self.id,
                 transaction_id=None if transaction_id is None else str(transaction_id),

@@ -19,7 +19,15 @@ from voltbill.adapters.ocpp.costs import CostUpdates
 from voltbill.adapters.ocpp.meter import parse_timestamp, samples_from
 from voltbill.adapters.ocpp.v16 import VENDOR_ID
 from voltbill.services import charging
-from voltbill.services.charging import Authorization, SessionStop, StartSession, StopSession, TransactionUpdate
+from voltbill.services.charging import (
+    Authorization,
+    BootReport,
+    SessionStop,
+    StartSession,
+    StatusChange,
+    StopSession,
+    TransactionUpdate,
+)
 
 _RESET_TYPES = {"soft": "OnIdle", "hard": "Immediate"}
 
@@ -46,13 +54,10 @@ class ChargePoint201(ServerChargePoint, ChargePoint):
 
     @on(Action.boot_notification, skip_schema_validation=True)
     async def on_boot_notification(self, charging_station: dict[str, Any], reason: str, **kw: Any) -> Any:
-        await self.db(
-            charging.record_boot,
-            self.id,
-            vendor=charging_station.get("vendor_name"),
-            model=charging_station.get("model"),
-            firmware_version=charging_station.get("firmware_version"),
-            protocol=self.protocol,
+        station = charging_station
+        firmware = station.get("firmware_version")
+        await self.gateway.record(
+            BootReport(self.id, self.protocol, station.get("vendor_name"), station.get("model"), firmware)
         )
         return call_result.BootNotification(
             current_time=ocpp_datetime(self.gateway.ctx.clock.now()),
@@ -68,19 +73,14 @@ class ChargePoint201(ServerChargePoint, ChargePoint):
     async def on_status_notification(
         self, timestamp: str, connector_status: str, evse_id: int, connector_id: int, **kw: Any
     ) -> Any:
-        await self.db(
-            charging.record_status,
-            self.id,
-            evse_id=evse_id,
-            connector_id=connector_id,
-            status=connector_status,
-            timestamp=parse_timestamp(timestamp),
+        await self.gateway.record(
+            StatusChange(self.id, evse_id, connector_id, connector_status, parse_timestamp(timestamp))
         )
         return call_result.StatusNotification()
 
     @on(Action.authorize, skip_schema_validation=True)
     async def on_authorize(self, id_token: dict[str, Any], **kw: Any) -> Any:
-        auth = await self.db(charging.authorize, id_token["id_token"], charge_point_id=self.id)
+        auth = await self.gateway.read(charging.authorize, id_token["id_token"], charge_point_id=self.id)
         return call_result.Authorize(id_token_info=id_token_info(auth))  # type: ignore[arg-type]
 
     @on(Action.transaction_event, skip_schema_validation=True)
@@ -104,7 +104,7 @@ class ChargePoint201(ServerChargePoint, ChargePoint):
             if uid:
                 auth = await self.db(charging.attach_id_token, self.id, transaction_id, uid, uid_type)
             update = TransactionUpdate(self.id, transaction_id, None, samples, state, at, seq_no)
-            await self.gateway.record_update(update)
+            await self.gateway.record(update)
             if samples:
                 self.costs.maybe_send(transaction_id)
             return call_result.TransactionEvent(id_token_info=id_token_info(auth))  # type: ignore[arg-type]

@@ -10,6 +10,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 CONNECT_TIMEOUT_S = 10
+READ_ONLY_OPTION = "voltbill_read_only"
 
 
 def normalise_url(url: str) -> str:
@@ -39,7 +40,10 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
 
         @event.listens_for(engine, "begin")
         def _sqlite_begin(conn: Any) -> None:
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            # Read-only units of work (``Database.read_uow``) begin DEFERRED: in WAL mode they read a snapshot and
+            # never wait for the writer.
+            read_only = conn.get_execution_options().get(READ_ONLY_OPTION)
+            conn.exec_driver_sql("BEGIN DEFERRED" if read_only else "BEGIN IMMEDIATE")
 
         return engine
     kwargs.setdefault("pool_size", 10)
@@ -89,9 +93,16 @@ class Database:
         self.url = normalise_url(url)
         self.engine = make_engine(self.url, **engine_kwargs)
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
+        self._read_sessions = sessionmaker(
+            self.engine.execution_options(**{READ_ONLY_OPTION: True}), expire_on_commit=False
+        )
 
     def uow(self) -> UnitOfWork:
         return UnitOfWork(self.sessions)
+
+    def read_uow(self) -> UnitOfWork:
+        """A unit of work that only reads: on SQLite it does not take the write lock (nothing it does commits)."""
+        return UnitOfWork(self._read_sessions)
 
     def dispose(self) -> None:
         self.engine.dispose()
