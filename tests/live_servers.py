@@ -23,6 +23,7 @@ import uvicorn
 from fastapi import FastAPI
 from websockets.asyncio.client import ClientConnection, connect
 
+from voltbill.adapters.ocpp.server import websocket_options
 from voltbill.api.app import create_app
 from voltbill.config import Settings
 from voltbill.domain.clock import Clock
@@ -86,7 +87,8 @@ def running_server(database_url: str, *, clock: Clock | None = None, **settings:
     config = Settings(database_url=database_url, api_key=API_KEY, _env_file=None, **settings)  # type: ignore[call-arg]
     app = create_app(config, clock=clock)
     port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    options = websocket_options(config)
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", **options))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 20

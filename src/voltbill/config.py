@@ -28,6 +28,8 @@ class Settings(BaseSettings):
     ocpp_response_timeout_s: float = 30.0
     ocpp_cost_update_interval_s: int = 300
     ocpp16_cost_data_transfer: bool = False
+    ocpp_ping_interval_s: float = 60.0  # WebSocket pings from the server (0: none); a dead link is closed
+    ocpp_websocket_compression: bool = False  # permessage-deflate: costs a zlib context per charger and CPU
 
 
 class PaymentSettings(BaseSettings):

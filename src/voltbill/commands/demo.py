@@ -162,7 +162,10 @@ async def serve_with_chargers(
     """Run the server in this event loop; once it listens, call ``ready`` and start the simulated chargers."""
     import uvicorn
 
-    server = uvicorn.Server(uvicorn.Config(application, host=host, port=port, log_level="warning"))
+    from voltbill.adapters.ocpp.server import websocket_options
+
+    options = websocket_options(application.state.settings)
+    server = uvicorn.Server(uvicorn.Config(application, host=host, port=port, log_level="warning", **options))
     serving = asyncio.create_task(server.serve())
     while not server.started and not serving.done():
         await asyncio.sleep(0.05)

@@ -25,11 +25,18 @@ def serve(
     """Run the server: OCPP endpoint, REST API and web pages. Migrates the database first."""
     import uvicorn
 
+    from voltbill.adapters.ocpp.server import websocket_options
     from voltbill.api.app import create_app
 
     settings = get_settings()
     application = create_app(settings)
-    uvicorn.run(application, host=host or settings.host, port=port or settings.port, proxy_headers=True)
+    uvicorn.run(
+        application,
+        host=host or settings.host,
+        port=port or settings.port,
+        proxy_headers=True,
+        **websocket_options(settings),
+    )
 
 
 @app.command()

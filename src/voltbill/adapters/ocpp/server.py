@@ -13,6 +13,7 @@ from __future__ import annotations
 import base64
 import binascii
 import logging
+from typing import Any
 
 from fastapi import FastAPI
 from sqlalchemy.exc import OperationalError
@@ -24,6 +25,7 @@ from voltbill.adapters.ocpp.connection import WebSocketConnection
 from voltbill.adapters.ocpp.gateway import OcppGateway
 from voltbill.adapters.ocpp.v16 import ChargePoint16
 from voltbill.adapters.ocpp.v201 import ChargePoint201
+from voltbill.config import Settings
 
 log = logging.getLogger("voltbill.ocpp")
 
@@ -36,6 +38,18 @@ def install_ocpp(app: FastAPI) -> OcppGateway:
     app.state.ocpp = gateway
     app.add_api_websocket_route("/ocpp/{charge_point_id}", ocpp_endpoint)
     return gateway
+
+
+def websocket_options(settings: Settings) -> dict[str, Any]:
+    """uvicorn ``Config`` options for the OCPP WebSockets. Compression is off by default: OCPP frames are small,
+    and a per-connection zlib context costs memory and CPU per frame on both sides (measured in
+    benchmarks/ocpp_load.py). Pings every ``ocpp_ping_interval_s`` close half-open connections."""
+    interval = settings.ocpp_ping_interval_s or None
+    return {
+        "ws_per_message_deflate": settings.ocpp_websocket_compression,
+        "ws_ping_interval": interval,
+        "ws_ping_timeout": interval,
+    }
 
 
 def basic_auth(websocket: WebSocket) -> tuple[str, str] | None:
