@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import func, select
@@ -88,9 +90,14 @@ async def test_a_16_session_runs_from_boot_to_a_priced_cdr(shared_live_server: L
     [session] = sessions_of(shared_live_server, cp)
     assert (session["status"], session["kwh"], session["driver_id"]) == ("completed", "10", session["driver_id"])
     assert session["start_date_time"].startswith(t0.isoformat()[:19])
-    cdr = shared_live_server.api.get(f"/api/v1/cdrs/{session['cdr_id']}").json()
+    answer = shared_live_server.api.get(f"/api/v1/cdrs/{session['cdr_id']}")
+    cdr = json.loads(answer.text, parse_float=Decimal)
     assert cdr["total_cost"] == {"excl_vat": "2.5000", "incl_vat": "3.0250"}
-    assert cdr["total_energy"] == "10.0000"
+    # OCPI 2.2.1 types, number: volumes are JSON numbers, written with their exact decimals.
+    assert '"total_energy":10.0000,' in answer.text
+    assert [d["volume"] for p in cdr["charging_periods"] for d in p["dimensions"]] == [Decimal(10), Decimal("0.5")]
+    documented = shared_live_server.api.get("/openapi.json").json()["components"]["schemas"]["CdrOut"]["properties"]
+    assert documented["total_energy"]["type"] == "number"
     listed = shared_live_server.api.get("/api/v1/cdrs", params={"session_id": session["id"]}).json()["items"]
     assert [c["id"] for c in listed] == [cdr["id"]]
 
@@ -193,7 +200,7 @@ async def test_the_final_cdr_equals_the_last_live_cost(shared_live_server: LiveS
     [session] = sessions_of(shared_live_server, cp)
     cdr = shared_live_server.api.get(f"/api/v1/cdrs/{session['cdr_id']}").json()
     assert cdr["total_cost"] == live["total_cost"]
-    assert cdr["total_parking_time"] == "0.2667"  # 16 minutes parked are billed as parking, not charging
+    assert cdr["total_parking_time"] == 0.2667  # 16 minutes parked are billed as parking, not charging
     assert shared_live_server.api.get(f"/api/v1/sessions/{session['id']}").json()["live_cost"] is None
 
 
@@ -226,7 +233,7 @@ async def test_a_session_without_tariff_keeps_an_unpriced_cdr(shared_live_server
     cdr = shared_live_server.api.get(f"/api/v1/cdrs/{session['cdr_id']}").json()
     assert cdr["total_cost"] is None
     assert cdr["voltbill_pricing_error"]["code"] == "tariff_missing"
-    assert cdr["total_energy"] == "3"
+    assert cdr["total_energy"] == 3
     assert "unpriced" in session["flags"]
 
 

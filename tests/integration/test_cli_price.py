@@ -54,6 +54,12 @@ def _tokyo(folder: Path) -> list[Any]:
     return ["--tariff", TARIFF, "--cdr", _write(folder, "c.json", cdr), "--timezone", "Asia/Tokyo"]
 
 
+def _long_volume(folder: Path) -> list[Any]:
+    cdr = _load(COMPLEX / "cdr_saturday_43a.json")
+    cdr["charging_periods"][1]["dimensions"][0]["volume"] = "1.1833333333333333333"
+    return ["--tariff", TARIFF, "--cdr", _write(folder, "c.json", cdr)]
+
+
 def _array(folder: Path) -> list[Any]:
     expired = {**_load(TARIFF), "id": "old", "end_date_time": "2015-01-01T00:00:00Z"}
     current = _load(FIXTURES / "spec_1_simple_2hour" / "tariff.json")
@@ -77,6 +83,7 @@ SUBPROCESS_CASES: dict[str, Callable[[Path], list[Any]]] = {
 IN_PROCESS_CASES: dict[str, Callable[[Path], list[Any]]] = {
     "monday": lambda d: ["--tariff", TARIFF, "--cdr", CDR],
     "tokyo": _tokyo,
+    "long-volume": _long_volume,
     "nan-price": lambda d: ["--tariff", _bad_tariff(d, {"price": "NaN"}), "--cdr", CDR],
     "missing-file": lambda d: ["--tariff", TARIFF, "--cdr", d / "missing.json"],
     "unknown-zone": lambda d: ["--tariff", TARIFF, "--cdr", CDR, "--timezone", "Mars/Olympus"],
@@ -113,6 +120,16 @@ def test_a_cdr_is_priced_and_printed_as_ocpi_json_with_all_totals(runs: dict[str
     assert cdr["tariffs"][0]["id"] == "14"
     assert {p["tariff_id"] for p in cdr["charging_periods"]} == {"14"}
     assert result.stderr == ""
+
+
+def test_volumes_are_json_numbers_with_exact_decimals(runs: dict[str, Any]) -> None:
+    # OCPI 2.2.1 types, number: volumes are JSON numbers (amounts stay decimal strings, CONTRACT.md).
+    stdout = runs["saturday"].stdout
+    for line in ('"total_energy": 40.0000,', '"total_time": 3.0833,', '"total_parking_time": 1.1833,'):
+        assert line in stdout
+    assert '"volume": 1.1833333333' in stdout
+    # 20 significant digits: a float would print 1.1833333333333333.
+    assert '"volume": 1.1833333333333333333\n' in runs["long-volume"].stdout
 
 
 def test_the_timezone_option_overrides_the_location_and_input_totals_are_recomputed(runs: dict[str, Any]) -> None:

@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import typer
 
 from voltbill.cli import app, one_line_errors, stderr
+from voltbill.domain import json_text
 from voltbill.domain.errors import InvalidInput
 from voltbill.domain.pricing.ocpi_json import Reader
 from voltbill.domain.pricing.periods import read_session
@@ -49,7 +50,7 @@ def price(
     priced = price_session(chosen, session, zone)
     extra = cdr_data if isinstance(cdr_data, Mapping) else {}
     out = build_cdr(priced, chosen, session, cdr_id=str(extra.get("id") or chosen.id or "cdr"), extra=extra)
-    typer.echo(json.dumps(out, indent=2, ensure_ascii=False))
+    typer.echo(json_text.dumps(out, indent=2))
 
 
 def _read_json(path: Path) -> Any:

@@ -159,7 +159,7 @@ def _unpriced_cdr(row: SessionRow, costing: Costing, cdr_id: str, extra: dict[st
         "start_date_time": row.start_date_time.isoformat(),
         "end_date_time": row.end_date_time.isoformat(),
         "charging_periods": periods_json(costing.session.charging_periods, row.tariff_id),
-        "total_energy": format(row.kwh or Decimal(0), "f"),
+        "total_energy": row.kwh or Decimal(0),
         "total_cost": None,
         "voltbill_pricing_error": {"code": costing.error.code, "message": costing.error.message},
         **extra,

@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
+from voltbill.domain import json_text
 from voltbill.domain.price import Price
 from voltbill.domain.pricing.periods import ConnectorState, MeterSample, build_charging_periods
 from voltbill.domain.pricing.pricer import SessionToPrice, price_session
@@ -56,7 +57,10 @@ def test_a_session_built_from_meter_samples_is_priced_per_dimension() -> None:
     assert priced.total_cost.excl_vat == Decimal("10.70")
     cdr = build_cdr(priced, tariff, session, cdr_id="cdr-1")
     assert cdr["total_cost"] == {"excl_vat": "10.7000", "incl_vat": "12.9470"}
-    assert cdr["total_parking_time"] == "1.0000"
+    assert (
+        json_text.dumps([cdr["total_energy"], cdr["total_time"], cdr["total_parking_time"]])
+        == "[10.0000,2.0000,1.0000]"
+    )
     assert cdr["tariffs"][0]["id"] == "t1"
 
 

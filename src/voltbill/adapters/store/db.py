@@ -9,6 +9,8 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
+from voltbill.domain import json_text
+
 CONNECT_TIMEOUT_S = 10
 READ_ONLY_OPTION = "voltbill_read_only"
 
@@ -22,8 +24,14 @@ def normalise_url(url: str) -> str:
 
 
 def make_engine(url: str, **kwargs: Any) -> Engine:
-    """An engine for ``url``. SQLite: WAL, foreign keys, a busy timeout, IMMEDIATE write transactions."""
+    """An engine for ``url``. SQLite: WAL, foreign keys, a busy timeout, IMMEDIATE write transactions.
+
+    JSON columns keep decimals exact: a ``Decimal`` is stored as a JSON number with its digits (a CDR's volumes)
+    and read back as a ``Decimal``, never as a float.
+    """
     url = normalise_url(url)
+    kwargs.setdefault("json_serializer", json_text.dumps)
+    kwargs.setdefault("json_deserializer", json_text.loads)
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30}, **kwargs)
 

@@ -3,7 +3,6 @@ number of queries per page (lists are paginated with the services' cursors)."""
 
 from __future__ import annotations
 
-import json
 from decimal import Decimal
 from typing import Any
 
@@ -12,6 +11,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 
 from voltbill.api.dashboard.web import OperatorUser, render
 from voltbill.api.deps import ClockDep, UowDep
+from voltbill.domain import json_text
 from voltbill.domain.errors import NotFound
 from voltbill.services import charging, dashboard, registry
 
@@ -180,7 +180,7 @@ def cdr_page(request: Request, cdr_id: str, caller: OperatorUser, uow: UowDep) -
         cdr={**cdr, "total_cost": cdr.get("total_cost") or {}},
         dimensions=dimensions,
         tz=(cdr.get("cdr_location") or {}).get("time_zone") or dashboard.operator_time_zone(uow, caller.operator_id),
-        cdr_json=json.dumps(cdr, indent=2, sort_keys=True, default=str),
+        cdr_json=json_text.dumps(cdr, indent=2, sort_keys=True),
     )
 
 

@@ -187,12 +187,12 @@ def _read_period(data: Any, path: str, reader: Reader) -> ChargingPeriod | None:
 
 
 def periods_json(periods: Sequence[ChargingPeriod], tariff_id: str | None) -> list[dict[str, Any]]:
-    """Charging periods as OCPI JSON (volumes as decimal strings), each pointing at ``tariff_id``."""
+    """Charging periods as OCPI JSON (volumes as exact ``Decimal``, JSON numbers), each pointing at ``tariff_id``."""
     out = []
     for period in periods:
         item: dict[str, Any] = {
             "start_date_time": format_datetime(period.start_date_time),
-            "dimensions": [{"type": d.type, "volume": str(d.volume)} for d in period.dimensions],
+            "dimensions": [{"type": d.type, "volume": d.volume} for d in period.dimensions],
         }
         if tariff_id or period.tariff_id:
             item["tariff_id"] = tariff_id or period.tariff_id

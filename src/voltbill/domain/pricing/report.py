@@ -31,8 +31,9 @@ def build_cdr(
     cdr_id: str,
     extra: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """An OCPI 2.2.1 CDR for ``session`` priced by ``tariff``: JSON-ready, numbers as decimal strings, amounts
-    rounded to 4 decimals (``rounding.cdr_amount``) from the full-precision totals.
+    """An OCPI 2.2.1 CDR for ``session`` priced by ``tariff``, rounded to 4 decimals (``rounding.cdr_amount``) from
+    the full-precision totals. Volumes (``total_energy``, ``total_time``, ``total_parking_time``, period
+    ``volume``) are ``Decimal`` and become JSON numbers through ``json_text.dumps``; amounts are decimal strings.
 
     ``extra`` adds the fields pricing does not know (``cdr_location``, ``cdr_token``, ``auth_method``,
     ``session_id``, ``country_code``, ``party_id``, ``last_updated``, ...).
@@ -52,11 +53,11 @@ def build_cdr(
     cdr["charging_periods"] = periods_json(session.charging_periods, tariff.id or None)
     cdr["total_cost"] = price_json(priced.total_cost)
     _put_price(cdr, "total_fixed_cost", priced.total_fixed_cost)
-    cdr["total_energy"] = _number(priced.total_energy)
+    cdr["total_energy"] = cdr_amount(priced.total_energy)
     _put_price(cdr, "total_energy_cost", priced.total_energy_cost)
-    cdr["total_time"] = _number(priced.total_time)
+    cdr["total_time"] = cdr_amount(priced.total_time)
     _put_price(cdr, "total_time_cost", priced.total_time_cost)
-    cdr["total_parking_time"] = _number(priced.total_parking_time)
+    cdr["total_parking_time"] = cdr_amount(priced.total_parking_time)
     _put_price(cdr, "total_parking_cost", priced.total_parking_cost)
     _put_price(cdr, "total_reservation_cost", priced.total_reservation_cost)
     cdr.setdefault("last_updated", format_datetime(session.end_date_time))
@@ -65,8 +66,8 @@ def build_cdr(
 
 def price_json(price: Price) -> dict[str, str | None]:
     """An OCPI Price object rounded for a CDR: ``{"excl_vat": "4.0000", "incl_vat": "4.4000" | None}``."""
-    incl = None if price.incl_vat is None else _number(price.incl_vat)
-    return {"excl_vat": _number(price.excl_vat), "incl_vat": incl}
+    incl = None if price.incl_vat is None else _amount(price.incl_vat)
+    return {"excl_vat": _amount(price.excl_vat), "incl_vat": incl}
 
 
 def _put_price(cdr: dict[str, Any], key: str, price: Price | None) -> None:
@@ -74,5 +75,5 @@ def _put_price(cdr: dict[str, Any], key: str, price: Price | None) -> None:
         cdr[key] = price_json(price)
 
 
-def _number(value: Decimal) -> str:
+def _amount(value: Decimal) -> str:
     return str(cdr_amount(value))
