@@ -150,11 +150,13 @@ def post_refund(
     return payments.refund_payment(_ctx(request), payment_id, amount, key, body.reason)
 
 
-@router.get("/ledger/trial-balance", summary="Debit and credit totals of every ledger account")
+@router.get("/ledger/trial-balance", summary="Debit and credit totals of the ledger accounts, the operator's share")
 def get_trial_balance(
     caller: OperatorDep, uow: UowDep, currency: Annotated[str | None, Query(pattern=r"^[A-Z]{3}$")] = None
 ) -> dict[str, Any]:
-    return payments.trial_balance_json(uow, currency)
+    """Only the transfers of the operator's own drivers: shared accounts (``revenue``, ``vat_payable``,
+    ``clearing:*``, ``refunds``) show the operator's share, and that share balances on its own."""
+    return payments.trial_balance_json(uow, currency, operator_id=caller.operator_id)
 
 
 @router.get("/ledger/card-reconciliation", summary="Card CDR totals against captured, pending and failed payments")

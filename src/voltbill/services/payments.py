@@ -232,9 +232,12 @@ def card_reconciliation(uow: UnitOfWork, operator_id: str) -> dict[str, Any]:
     }
 
 
-def trial_balance_json(uow: UnitOfWork, currency: str | None = None) -> dict[str, Any]:
-    """The CONTRACT.md trial balance: every account's debit and credit totals; balanced when they match."""
-    tb = trial_balance(trial_balance_rows(uow, currency))
+def trial_balance_json(
+    uow: UnitOfWork, currency: str | None = None, *, operator_id: str | None = None
+) -> dict[str, Any]:
+    """The CONTRACT.md trial balance: every account's debit and credit totals; balanced when they match. With
+    ``operator_id``: that operator's share of the ledger only (the REST API); without: the whole ledger (the CLI)."""
+    tb = trial_balance(trial_balance_rows(uow, currency, operator_id=operator_id))
     return {
         "balanced": tb.balanced,
         "accounts": [

@@ -17,6 +17,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from voltbill.adapters.store.db import UnitOfWork
 from voltbill.adapters.store.tables.ledger import LedgerPosting, LedgerTransfer, from_units, to_units
+from voltbill.adapters.store.tables.registry import Driver
 from voltbill.domain.ledger import Transfer, natural_balance
 
 
@@ -138,8 +139,12 @@ def account_balance(uow: UnitOfWork, account: str, currency: str) -> Decimal:
     return natural_balance(account, from_units(debit), from_units(credit))
 
 
-def trial_balance_rows(uow: UnitOfWork, currency: str | None = None) -> list[tuple[str, str, Decimal, Decimal]]:
-    """``(account, currency, debit, credit)`` for every account with postings."""
+def trial_balance_rows(
+    uow: UnitOfWork, currency: str | None = None, *, operator_id: str | None = None
+) -> list[tuple[str, str, Decimal, Decimal]]:
+    """``(account, currency, debit, credit)`` for every account with postings; with ``operator_id`` only the postings
+    of transfers for that operator's drivers (every transfer names its driver, and each one balances on its own, so
+    an operator's share balances too)."""
     debit = func.coalesce(func.sum(LedgerPosting.amount_units).filter(LedgerPosting.amount_units > 0), 0)
     credit = func.coalesce(-func.sum(LedgerPosting.amount_units).filter(LedgerPosting.amount_units < 0), 0)
     query = select(LedgerPosting.account, LedgerPosting.currency, debit, credit).group_by(
@@ -147,6 +152,12 @@ def trial_balance_rows(uow: UnitOfWork, currency: str | None = None) -> list[tup
     )
     if currency is not None:
         query = query.where(LedgerPosting.currency == currency)
+    if operator_id is not None:
+        query = (
+            query.join(LedgerTransfer, LedgerTransfer.id == LedgerPosting.transfer_id)
+            .join(Driver, Driver.id == LedgerTransfer.driver_id)
+            .where(Driver.operator_id == operator_id)
+        )
     return [(a, c, from_units(d), from_units(k)) for a, c, d, k in uow.session.execute(query)]
 
 
