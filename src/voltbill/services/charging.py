@@ -36,7 +36,7 @@ from voltbill.domain.sessions import Sample, clamp_future, first_energy_wh, last
 from voltbill.services import registry
 from voltbill.services.events import EventBus
 from voltbill.services.session_pricing import close_and_price
-from voltbill.services.sessions_query import get_cdr, get_session, list_cdrs, list_sessions, live_cost
+from voltbill.services.sessions_query import get_cdr, get_session, list_cdrs, list_sessions, live_cost, live_cost_of
 
 __all__ = [
     "Authorization",
@@ -86,11 +86,12 @@ class ChargingContext:
 @dataclass(frozen=True)
 class Authorization:
     """The answer to an id token: ``status`` in OCPP 2.0.1 terms (Accepted, Blocked, Invalid, Unknown, NoCredit);
-    ``reason`` says why a start check refused it."""
+    ``reason`` says why a start check refused it; ``payment_method`` is the driver's (for the payment events)."""
 
     status: str
     driver_id: str | None = None
     reason: str | None = None
+    payment_method: str | None = None
 
 
 @dataclass(frozen=True)
@@ -208,13 +209,13 @@ def authorize(uow: UnitOfWork, ctx: ChargingContext, uid: str, *, charge_point_i
     """Authorize an id token: the registry's answer, then every start check (payments) for accepted tokens."""
     token = registry.authorize_id_token(uow, uid, charge_point_id=charge_point_id)
     if token.status != "Accepted":
-        return Authorization(token.status, token.driver_id)
+        return Authorization(token.status, token.driver_id, payment_method=token.payment_method)
     for check in ctx.start_checks:
         reason = check(uow, token)
         if reason is not None:
             log.info("id token %s refused at %s: %s", uid, charge_point_id, reason)
-            return Authorization("NoCredit", token.driver_id, reason)
-    return Authorization("Accepted", token.driver_id)
+            return Authorization("NoCredit", token.driver_id, reason, token.payment_method)
+    return Authorization("Accepted", token.driver_id, payment_method=token.payment_method)
 
 
 def record_status(uow: UnitOfWork, ctx: ChargingContext, change: StatusChange) -> None:
@@ -429,6 +430,7 @@ def start_session(uow: UnitOfWork, ctx: ChargingContext, cmd: StartSession) -> S
             "connector_id": row.connector_id,
             "transaction_id": row.transaction_id,
             "driver_id": row.driver_id,
+            "payment_method": auth.payment_method if auth else None,
             "id_token": row.id_token,
             "start_date_time": row.start_date_time.isoformat(),
         },
@@ -538,18 +540,20 @@ def publish_cost_update(
     row = _find_session(uow, charge_point_id, transaction_id)
     if row is None or row.status != "active":
         return None
-    cost = live_cost(uow, row.id)
+    cost = live_cost_of(uow, row)
     if cost is None or cost["total_cost"] is None:
         return None
+    driver = registry.get_driver(uow, row.driver_id) if row.driver_id else None
     event = {
         "session_id": row.id,
         "driver_id": row.driver_id,
+        "payment_method": driver.payment_method if driver else None,
         "charge_point_id": row.charge_point_id,
         "transaction_id": row.transaction_id,
         "currency": cost["currency"],
         "total_cost": cost["total_cost"],
     }
-    uow.rollback()  # end the read transaction first: consumers open their own (SQLite has one writer)
+    uow.rollback()  # end the read transaction first: consumers open their own
     ctx.bus.publish("session.cost_updated", event)
     total = cost["total_cost"]["incl_vat"] or cost["total_cost"]["excl_vat"]
     return {"total": Decimal(total), "currency": cost["currency"]}

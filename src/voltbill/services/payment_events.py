@@ -96,11 +96,10 @@ def _tariff_currency(ctx: PaymentsContext, uow: UnitOfWork, charge_point_id: str
 
 def on_session_started(ctx: PaymentsContext, event: Mapping[str, Any]) -> None:
     """Pre-authorise card drivers; a declined hold stops the session."""
-    with ctx.db.uow() as uow:
-        method = _payment_method(uow, event.get("driver_id"))
-        currency = _tariff_currency(ctx, uow, str(event.get("charge_point_id")))
-    if method != "card":
+    if event.get("payment_method") != "card":
         return
+    with ctx.db.read_uow() as uow:
+        currency = _tariff_currency(ctx, uow, str(event.get("charge_point_id")))
 
     def hold() -> None:
         session_id, driver_id = str(event["session_id"]), str(event["driver_id"])
@@ -113,9 +112,7 @@ def on_session_started(ctx: PaymentsContext, event: Mapping[str, Any]) -> None:
 
 def on_cost_updated(ctx: PaymentsContext, event: Mapping[str, Any]) -> None:
     """Stop a wallet driver's session when its running cost reaches the wallet balance."""
-    with ctx.db.uow() as uow:
-        method = _payment_method(uow, event.get("driver_id"))
-    if method != "wallet":
+    if event.get("payment_method") != "wallet":
         return
     total = event["total_cost"]
     live = Decimal(str(total["incl_vat"] if total.get("incl_vat") is not None else total["excl_vat"]))

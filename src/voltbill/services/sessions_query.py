@@ -105,7 +105,12 @@ def live_cost(uow: UnitOfWork, session_id: str, *, operator_id: str | None = Non
     """The cost so far of an active session, as of its newest reading; ``None`` for unknown or closed sessions
     (their price is the CDR) and when no tariff applies (``error_code`` then says why)."""
     row = _session_row(uow, session_id, operator_id)
-    if row is None or row.status != "active":
+    return None if row is None else live_cost_of(uow, row)
+
+
+def live_cost_of(uow: UnitOfWork, row: SessionRow) -> dict[str, Any] | None:
+    """``live_cost`` of a session row already loaded."""
+    if row.status != "active":
         return None
     costing = cost_session(uow, row, last_activity(uow, row))
     if costing.priced is None:
