@@ -2,6 +2,9 @@
 
 Errors are one line (``error: ...``) with exit code 2 for invalid input or usage, 1 for other failures;
 ``--debug`` shows the traceback.
+
+Start-up stays short: command modules import only Typer, Rich and the domain at the top; the web, database,
+analytics, document and payment stacks are imported inside the command functions that use them.
 """
 
 from __future__ import annotations
@@ -15,6 +18,10 @@ import typer
 from rich.console import Console
 
 from voltbill.domain.errors import InvalidInput, VoltbillError
+
+# The default tenant, ``services.access.DEFAULT_OPERATOR_ID``, spelled here so that option defaults need no database
+# imports (tests/integration/test_cli_startup.py keeps the two equal).
+DEFAULT_OPERATOR_ID = "default"
 
 app = typer.Typer(help="voltbill: billing and payments for EV charging.", no_args_is_help=True)
 stderr = Console(stderr=True)

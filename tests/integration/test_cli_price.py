@@ -1,8 +1,7 @@
 """``voltbill price`` (CONTRACT.md, command line).
 
-The console script starts slowly (it loads every area's commands), so the contract's core cases run as real
-subprocesses of ``.venv/bin/voltbill``, all at once in a module fixture; the other cases call the same Typer app
-in-process.
+The contract's core cases run as real subprocesses of ``.venv/bin/voltbill``, all at once in a module fixture; the
+other cases call the same Typer app in-process.
 """
 
 from __future__ import annotations

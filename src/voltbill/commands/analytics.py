@@ -18,23 +18,20 @@ from datetime import date, datetime
 from decimal import Decimal
 from enum import Enum
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pyarrow as pa
-import pyarrow.parquet as pq
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from voltbill.adapters.analytics.engine import AnalyticsEngine
-from voltbill.adapters.store.db import Database
-from voltbill.adapters.store.migrate import migrate
-from voltbill.cli import app, one_line_errors, stderr
-from voltbill.config import get_settings
+from voltbill.cli import DEFAULT_OPERATOR_ID, app, one_line_errors, stderr
 from voltbill.domain.clock import SystemClock
 from voltbill.domain.errors import InvalidInput
-from voltbill.services import analytics as svc
-from voltbill.services.access import DEFAULT_OPERATOR_ID
+
+if TYPE_CHECKING:
+    from voltbill.adapters.analytics.engine import AnalyticsEngine
+    from voltbill.adapters.store.db import Database
+    from voltbill.services.analytics import Filters
 
 analytics_app = typer.Typer(
     help="Usage, peaks, revenue, placement, anomalies and tariff what-if.", no_args_is_help=True
@@ -63,6 +60,8 @@ def usage_command(
     source: Path = INPUT, operator: str = OPERATOR,
 ) -> None:  # fmt: skip
     """Sessions, kWh, connected vs charging hours and utilisation per station, location, EVSE, day or hour."""
+    from voltbill.services import analytics as svc
+
     _check_choice(by, ("station", "location", "evse", "day", "hour"), "--by")
     with _engine(source, operator) as engine:
         rows = svc.usage(engine, _filters(start, end, location), by=by)  # type: ignore[arg-type]
@@ -77,6 +76,8 @@ def peaks_command(
     source: Path = INPUT, operator: str = OPERATOR,
 ) -> None:  # fmt: skip
     """Weekday x hour heatmap in local time: sessions started, or mean power drawn with --power."""
+    from voltbill.services import analytics as svc
+
     with _engine(source, operator) as engine:
         cells = svc.peak_hours(engine, _filters(start, end, location), per_location=location is not None)
     _write(cells, csv_file, parquet_file)
@@ -104,6 +105,8 @@ def revenue_command(
     source: Path = INPUT, operator: str = OPERATOR,
 ) -> None:  # fmt: skip
     """Revenue per period (and location, tariff or payment method), average per kWh and session, growth."""
+    from voltbill.services import analytics as svc
+
     _check_choice(period, ("day", "week", "month"), "--period")
     _check_choice(by, ("total", "location", "tariff", "payment_method"), "--by")
     with _engine(source, operator) as engine:
@@ -130,6 +133,8 @@ def placement_command(
     source: Path = INPUT, operator: str = OPERATOR,
 ) -> None:  # fmt: skip
     """Locations (or H3 areas) ranked by demand against capacity: utilisation, queueing, refused starts."""
+    from voltbill.services import analytics as svc
+
     if not 0 < target <= 1:
         raise InvalidInput("must be between 0 and 1", field="--target-utilisation")
     filters = _filters(start, end, location)
@@ -151,6 +156,8 @@ def anomalies_command(
     source: Path = INPUT, operator: str = OPERATOR,
 ) -> None:  # fmt: skip
     """Sessions that look wrong, with the reason and how to resolve each."""
+    from voltbill.services import analytics as svc
+
     db = _database()
     try:
         with _engine(source, operator, db) as engine, db.uow() as uow:
@@ -180,6 +187,8 @@ def check_command(
     operator: str = OPERATOR,
 ) -> None:
     """Mark an anomaly as checked (idempotent)."""
+    from voltbill.services import analytics as svc
+
     db = _database()
     try:
         with db.uow() as uow:
@@ -199,6 +208,8 @@ def credit_command(
     operator: str = OPERATOR,
 ) -> None:
     """Resolve an anomaly with a credit note for the session's receipt (idempotent)."""
+    from voltbill.services import analytics as svc
+
     db = _database()
     try:
         with db.uow() as uow:
@@ -217,6 +228,7 @@ def whatif_command(
 ) -> None:  # fmt: skip
     """Revenue of recent real sessions re-priced with a proposed tariff, against what they were billed."""
     from voltbill.domain.tariffs import parse_tariff
+    from voltbill.services import analytics as svc
 
     try:
         data = json.loads(tariff_file.read_text(encoding="utf-8"))
@@ -242,6 +254,10 @@ def export_command(
     operator: str = OPERATOR,
 ) -> None:
     """Export the analytics input (sessions, locations, EVSEs, status events) as Parquet for large histories."""
+    import pyarrow.parquet as pq
+
+    from voltbill.services import analytics as svc
+
     db = _database()
     try:
         with stderr.status("exporting analytics input"), db.uow() as uow:
@@ -256,6 +272,10 @@ def export_command(
 
 
 def _database() -> Database:
+    from voltbill.adapters.store.db import Database
+    from voltbill.adapters.store.migrate import migrate
+    from voltbill.config import get_settings
+
     settings = get_settings()
     migrate(settings.database_url)
     return Database(settings.database_url)
@@ -263,6 +283,8 @@ def _database() -> Database:
 
 @contextmanager
 def _engine(source: Path | None, operator: str, db: Database | None = None) -> Iterator[AnalyticsEngine]:
+    from voltbill.services import analytics as svc
+
     own = db is None and source is None
     with stderr.status("loading analytics data"):
         if source is not None:
@@ -281,8 +303,10 @@ def _engine(source: Path | None, operator: str, db: Database | None = None) -> I
         engine.close()
 
 
-def _filters(start: str | None, end: str | None, location: str | None) -> svc.Filters:
-    return svc.Filters(start=_moment(start, "--from"), end=_moment(end, "--to"), location_id=location)
+def _filters(start: str | None, end: str | None, location: str | None) -> Filters:
+    from voltbill.services.analytics import Filters
+
+    return Filters(start=_moment(start, "--from"), end=_moment(end, "--to"), location_id=location)
 
 
 def _moment(text: str | None, option: str) -> datetime | None:
@@ -351,5 +375,8 @@ def _write(rows: Sequence[Any], csv_file: Path | None, parquet_file: Path | None
             writer.writerows({k: "" if v is None else v for k, v in row.items()} for row in plain)
         stderr.print(f"wrote {len(plain)} rows to {csv_file}", highlight=False)
     if parquet_file is not None:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
         pq.write_table(pa.Table.from_pylist(plain), parquet_file)
         stderr.print(f"wrote {len(plain)} rows to {parquet_file}", highlight=False)

@@ -11,18 +11,18 @@ import logging
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from sqlalchemy.engine import make_url
 
 from voltbill.cli import app, one_line_errors
-from voltbill.config import Settings, get_settings
 from voltbill.demo.catalog import Size
 from voltbill.domain.clock import FixedClock
 from voltbill.domain.errors import InvalidInput
+
+if TYPE_CHECKING:
+    from voltbill.config import Settings
 
 err = Console(stderr=True, highlight=False)
 
@@ -38,6 +38,8 @@ def demo_size(value: str) -> Size:
 
 def reset_database(url: str) -> None:
     """Remove every voltbill table: the SQLite file (with its WAL), or all migrations down on PostgreSQL."""
+    from sqlalchemy.engine import make_url
+
     parsed = make_url(url)
     if parsed.drivername.startswith("sqlite"):
         if parsed.database and parsed.database != ":memory:":
@@ -53,6 +55,8 @@ def reset_database(url: str) -> None:
 
 def seed(settings: Settings, size: Size, *, quiet: bool = False) -> dict[str, Any]:
     """Seed the demo operator (registry, users, payments, history); returns counts for the summary."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
     from voltbill.api.app import create_app
     from voltbill.demo import catalog
     from voltbill.demo.seed import HISTORY_DAYS, has_history, history_plan, seed_history, seed_registry
@@ -195,6 +199,8 @@ def demo(
     size: str = typer.Option("full", "--size", help="full (6 sites, 24 chargers, 3 months) or small (tests)."),
 ) -> None:
     """Seed a demo operator with three months of history, start the server and live simulated chargers."""
+    from voltbill.config import get_settings
+
     chosen = demo_size(size)
     settings = get_settings()
     host = host or settings.host

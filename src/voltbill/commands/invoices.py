@@ -5,20 +5,20 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from voltbill.adapters.store.db import Database
-from voltbill.adapters.store.migrate import migrate
-from voltbill.cli import app, fail, one_line_errors
-from voltbill.config import get_settings
+from voltbill.cli import DEFAULT_OPERATOR_ID, app, fail, one_line_errors
 from voltbill.domain.clock import SystemClock
 from voltbill.domain.invoice_json import invoice_to_json
-from voltbill.services import invoicing, outbox
-from voltbill.services.access import DEFAULT_OPERATOR_ID
+
+if TYPE_CHECKING:
+    from rich.progress import Progress
+
+    from voltbill.adapters.store.db import Database
 
 invoices_app = typer.Typer(help="Invoices, receipts, monthly statements and credit notes.", no_args_is_help=True)
 template_app = typer.Typer(help="The operator's invoice branding and template.", no_args_is_help=True)
@@ -32,12 +32,18 @@ JsonOpt = typer.Option(False, "--json", help="Print JSON.")
 
 
 def _db() -> Database:
+    from voltbill.adapters.store.db import Database
+    from voltbill.adapters.store.migrate import migrate
+    from voltbill.config import get_settings
+
     url = get_settings().database_url
     migrate(url)
     return Database(url)
 
 
 def _progress() -> Progress:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
     return Progress(
         TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=err
     )
@@ -52,6 +58,8 @@ def list_(
     as_json: bool = JsonOpt,
 ) -> None:
     """Issued documents, newest first."""
+    from voltbill.services import invoicing
+
     with _db().uow() as uow:
         items, _ = invoicing.list_invoices(uow, operator, driver_id=driver, limit=limit)
     if as_json:
@@ -68,6 +76,8 @@ def list_(
 @one_line_errors
 def show(number: str, operator: str = OperatorOpt) -> None:
     """One invoice as JSON: lines, VAT breakdown, totals, status, CDRs."""
+    from voltbill.services import invoicing
+
     with _db().uow() as uow:
         typer.echo(json.dumps(invoice_to_json(invoicing.get_invoice(uow, operator, number)), indent=2))
 
@@ -80,6 +90,8 @@ def pdf(
     operator: str = OperatorOpt,
 ) -> None:
     """Write the invoice PDF (with its embedded Factur-X XML)."""
+    from voltbill.services import invoicing
+
     target = output or Path(f"{number}.pdf")
     target.write_bytes(invoicing.invoice_pdf(_db(), operator, number, clock=SystemClock()))
     typer.echo(str(target))
@@ -93,6 +105,9 @@ def resend(
     operator: str = OperatorOpt,
 ) -> None:
     """Send the invoice e-mail (again) now; queued for the server's retries if SMTP is unreachable."""
+    from voltbill.config import get_settings
+    from voltbill.services import outbox
+
     db, clock = _db(), SystemClock()
     with db.uow() as uow:
         message_id = outbox.resend(uow, operator, number, clock=clock, to=to)
@@ -107,6 +122,8 @@ def resend(
 @one_line_errors
 def credit(number: str, operator: str = OperatorOpt) -> None:
     """Issue a credit note cancelling an issued invoice in full."""
+    from voltbill.services import invoicing
+
     with _db().uow() as uow:
         typer.echo(invoicing.credit_invoice(uow, operator, number, clock=SystemClock()).invoice.number)
 
@@ -115,6 +132,8 @@ def credit(number: str, operator: str = OperatorOpt) -> None:
 @one_line_errors
 def void(number: str, operator: str = OperatorOpt) -> None:
     """Void an issued invoice that has not been sent (it keeps its number)."""
+    from voltbill.services import invoicing
+
     with _db().uow() as uow:
         typer.echo(f"{invoicing.void_invoice(uow, operator, number).number} void")
 
@@ -123,6 +142,8 @@ def void(number: str, operator: str = OperatorOpt) -> None:
 @one_line_errors
 def catch_up() -> None:
     """Issue invoices/receipts for settled sessions that have none, render missing PDFs, send due e-mail."""
+    from voltbill.config import get_settings
+    from voltbill.services import outbox
     from voltbill.services.invoice_documents import render_pending
     from voltbill.services.invoice_runs import catch_up as run_catch_up
 
@@ -143,6 +164,8 @@ def run_monthly(
     processes: int = typer.Option(os.cpu_count() or 1, "--processes", min=1, help="PDF rendering processes."),
 ) -> None:
     """Issue the monthly statements of post-paid drivers, render their PDFs and e-mail them. Safe to rerun."""
+    from voltbill.config import get_settings
+    from voltbill.services import invoicing, outbox
     from voltbill.services.invoice_documents import render_pending, rows_without_pdf
     from voltbill.services.invoice_runs import post_paid_drivers
     from voltbill.services.invoice_runs import run_monthly as run
@@ -167,6 +190,8 @@ def run_monthly(
 @one_line_errors
 def template_show(operator: str = OperatorOpt) -> None:
     """Print the branding as JSON."""
+    from voltbill.services import invoicing
+
     with _db().uow() as uow:
         branding, logo, kind = invoicing.get_branding(uow, operator)
     shown = {**branding.to_json(), "logo_type": kind, "has_logo": logo is not None}
@@ -193,6 +218,8 @@ def template_set(
     ),
 ) -> None:
     """Change branding fields; only the options given change."""
+    from voltbill.services import invoicing
+
     changes = {
         "color": color,
         "legal_name": legal_name,

@@ -3,22 +3,17 @@
 from __future__ import annotations
 
 import json
+from typing import TYPE_CHECKING
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from voltbill.adapters.store.db import Database
-from voltbill.adapters.store.migrate import migrate
-from voltbill.cli import app, one_line_errors
-from voltbill.config import PaymentSettings, get_settings
+from voltbill.cli import DEFAULT_OPERATOR_ID, app, one_line_errors
 from voltbill.domain.clock import SystemClock
-from voltbill.services import payments
-from voltbill.services.access import DEFAULT_OPERATOR_ID
-from voltbill.services.events import EventBus
-from voltbill.services.payment_context import PaymentsContext, make_gateway
-from voltbill.services.payment_events import settle_unsettled
-from voltbill.services.settlement import process_due_payments
+
+if TYPE_CHECKING:
+    from voltbill.adapters.store.db import Database
 
 ledger_app = typer.Typer(help="The double-entry ledger.", no_args_is_help=True)
 payments_app = typer.Typer(help="Card payments, wallets and their follow-up.", no_args_is_help=True)
@@ -30,6 +25,10 @@ JsonOpt = typer.Option(False, "--json", help="Print JSON.")
 
 
 def _db() -> Database:
+    from voltbill.adapters.store.db import Database
+    from voltbill.adapters.store.migrate import migrate
+    from voltbill.config import get_settings
+
     url = get_settings().database_url
     migrate(url)
     return Database(url)
@@ -41,6 +40,8 @@ def trial_balance(
     currency: str = typer.Option(None, "--currency", help="Only this ISO 4217 currency."), as_json: bool = JsonOpt
 ) -> None:
     """Debit and credit totals of every account; exit code 1 when debits and credits differ."""
+    from voltbill.services import payments
+
     db = _db()
     with db.uow() as uow:
         result = payments.trial_balance_json(uow, currency)
@@ -64,6 +65,8 @@ def open_payments(
     as_json: bool = JsonOpt,
 ) -> None:
     """Payments to follow up: pending captures, failed payments (booked as debt), declined holds."""
+    from voltbill.services import payments
+
     db = _db()
     with db.uow() as uow:
         items, _ = payments.list_payments(uow, operator, open_only=True, limit=limit)
@@ -89,6 +92,12 @@ def open_payments(
 @one_line_errors
 def collect() -> None:
     """Run the payments worker once: settle priced CDRs that were never settled, collect due card payments."""
+    from voltbill.config import PaymentSettings
+    from voltbill.services.events import EventBus
+    from voltbill.services.payment_context import PaymentsContext, make_gateway
+    from voltbill.services.payment_events import settle_unsettled
+    from voltbill.services.settlement import process_due_payments
+
     db = _db()
     config = PaymentSettings()
     ctx = PaymentsContext(db, make_gateway(config), EventBus(), SystemClock(), config)

@@ -3,17 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
-from voltbill.adapters.store import backup as store_backup
-from voltbill.adapters.store.db import Database
-from voltbill.adapters.store.migrate import migrate as run_migrations
-from voltbill.cli import app, one_line_errors
-from voltbill.config import get_settings
+from voltbill.cli import DEFAULT_OPERATOR_ID, app, one_line_errors
 from voltbill.domain.clock import SystemClock
-from voltbill.services.access import DEFAULT_OPERATOR_ID, bootstrap, create_api_key, ensure_operator
-from voltbill.services.users import create_user
+
+if TYPE_CHECKING:
+    from voltbill.adapters.store.db import Database
 
 
 @app.command()
@@ -27,6 +25,7 @@ def serve(
 
     from voltbill.adapters.ocpp.server import websocket_options
     from voltbill.api.app import create_app
+    from voltbill.config import get_settings
 
     settings = get_settings()
     application = create_app(settings)
@@ -43,6 +42,9 @@ def serve(
 @one_line_errors
 def migrate() -> None:
     """Apply database migrations to VOLTBILL_DATABASE_URL (default ./voltbill.db)."""
+    from voltbill.adapters.store.migrate import migrate as run_migrations
+    from voltbill.config import get_settings
+
     settings = get_settings()
     run_migrations(settings.database_url)
     typer.echo(f"database is up to date: {_safe(settings.database_url)}", err=True)
@@ -62,6 +64,11 @@ app.add_typer(operators_app, name="operators")
 
 def _database() -> Database:
     """The configured database, migrated and with its default operator (as ``serve`` leaves it)."""
+    from voltbill.adapters.store.db import Database
+    from voltbill.adapters.store.migrate import migrate as run_migrations
+    from voltbill.config import get_settings
+    from voltbill.services.access import bootstrap
+
     settings = get_settings()
     run_migrations(settings.database_url)
     db = Database(settings.database_url)
@@ -80,6 +87,8 @@ def create_user_command(
     password: str = typer.Option(None, "--password", help="Password (prompted when omitted)."),
 ) -> None:
     """Create a web user; the password is asked for unless --password is given."""
+    from voltbill.services.users import create_user
+
     if password is None:
         password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
     db = _database()
@@ -107,6 +116,8 @@ def create_operator_command(
     time_zone: str = typer.Option("UTC", "--time-zone", help="IANA zone for invoices and reports."),
 ) -> None:
     """Create an operator (tenant); safe to rerun."""
+    from voltbill.services.access import ensure_operator
+
     db = _database()
     try:
         with db.uow() as uow:
@@ -124,6 +135,8 @@ def create_api_key_command(
     name: str = typer.Option("cli", "--name", help="What the key is for."),
 ) -> None:
     """Create an API key and print it once on stdout (only its hash is stored)."""
+    from voltbill.services.access import create_api_key
+
     db = _database()
     try:
         with db.uow() as uow:
@@ -138,6 +151,9 @@ def create_api_key_command(
 @one_line_errors
 def backup(to: Path = typer.Option(..., "--to", help="Backup file to write.")) -> None:
     """Back up the database (SQLite: online, safe while serving; PostgreSQL: pg_dump custom format)."""
+    from voltbill.adapters.store import backup as store_backup
+    from voltbill.config import get_settings
+
     settings = get_settings()
     store_backup.backup(settings.database_url, to)
     typer.echo(f"backed up {_safe(settings.database_url)} to {to}", err=True)
@@ -147,6 +163,9 @@ def backup(to: Path = typer.Option(..., "--to", help="Backup file to write.")) -
 @one_line_errors
 def restore(from_: Path = typer.Option(..., "--from", help="Backup file made by voltbill backup.")) -> None:
     """Replace the database with a backup (stop the server first). PostgreSQL: pg_restore --clean."""
+    from voltbill.adapters.store import backup as store_backup
+    from voltbill.config import get_settings
+
     settings = get_settings()
     store_backup.restore(settings.database_url, from_)
     typer.echo(f"restored {_safe(settings.database_url)} from {from_}", err=True)

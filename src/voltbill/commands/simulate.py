@@ -17,7 +17,6 @@ from voltbill.cli import app, fail, one_line_errors
 from voltbill.domain.clock import ensure_utc
 from voltbill.domain.errors import InvalidInput
 from voltbill.simulator.config import SimulationConfig
-from voltbill.simulator.runner import build_chargers, run_simulation
 from voltbill.simulator.stats import Stats
 
 
@@ -77,6 +76,8 @@ def simulate(
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
 ) -> None:
     """Run simulated OCPP chargers against a server and print what they measured."""
+    from voltbill.simulator.runner import build_chargers
+
     if protocol not in ("ocpp1.6", "ocpp2.0.1", "mixed"):
         raise InvalidInput(f"--protocol must be ocpp1.6, ocpp2.0.1 or mixed, got {protocol!r}.")
     if kind not in ("ac", "dc", "mixed"):
@@ -140,6 +141,8 @@ def _start(value: str | None) -> datetime | None:
 
 
 async def _run_with_progress(config: SimulationConfig, err: Console) -> dict[str, Any]:
+    from voltbill.simulator.runner import run_simulation
+
     total = config.sessions * len(config.chargers) if config.sessions else None
     with err.status("starting chargers", spinner="dots") as status:
 

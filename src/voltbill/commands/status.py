@@ -8,12 +8,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from voltbill.adapters.store.db import Database
-from voltbill.adapters.store.migrate import migrate
 from voltbill.cli import app, one_line_errors
-from voltbill.config import get_settings
 from voltbill.domain.clock import SystemClock
-from voltbill.services.pending import pending_json, pending_work
 
 
 def _age(seconds: int | None) -> str:
@@ -31,6 +27,11 @@ def status(
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """Pending captures, queued and failed e-mails, unsettled and unpriced CDRs, sessions closed by timeout."""
+    from voltbill.adapters.store.db import Database
+    from voltbill.adapters.store.migrate import migrate
+    from voltbill.config import get_settings
+    from voltbill.services.pending import pending_json, pending_work
+
     url = get_settings().database_url
     migrate(url)
     db = Database(url)
