@@ -20,6 +20,7 @@ from sqlalchemy import Integer, String, bindparam, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
+from voltbill.adapters.store import bulk
 from voltbill.adapters.store.db import UnitOfWork
 from voltbill.adapters.store.tables.registry import ChargePoint
 from voltbill.adapters.store.tables.sessions import (
@@ -187,10 +188,7 @@ class SessionStop:
 
 def _insert_ignoring_duplicates(uow: UnitOfWork, table: Any, rows: list[dict[str, Any]]) -> None:
     """INSERT ... ON CONFLICT DO NOTHING: a replayed row is skipped by its unique constraint."""
-    if not rows:
-        return
-    dialect = postgresql if uow.is_postgres else sqlite
-    uow.session.execute(dialect.insert(table.__table__).on_conflict_do_nothing(), rows)
+    bulk.insert_ignoring_duplicates(uow.session, table.__table__, rows)
 
 
 def _flag(row: SessionRow, flag: str) -> None:
