@@ -56,7 +56,7 @@ class CostUpdates:
     async def _update(self, transaction_id: str) -> None:
         try:
             gateway = self._charge_point.gateway
-            cost = await gateway.run_background(charging.publish_cost_update, self._charge_point.id, transaction_id)
+            cost = await gateway.read_background(charging.publish_cost_update, self._charge_point.id, transaction_id)
             if cost is not None and self._push is not None:
                 await self._push(transaction_id, cost)
         except Exception as exc:

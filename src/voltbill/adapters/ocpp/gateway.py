@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import functools
 import logging
+import sys
 import threading
 from collections.abc import Callable
 from datetime import datetime
@@ -29,6 +30,11 @@ from voltbill.services.charging import ChargingContext, Write
 log = logging.getLogger("voltbill.ocpp")
 
 _BATCH_MAX = 2000
+# The event loop and the database threads share the GIL. pysqlite releases it around every sqlite3_step (each row
+# written or read) and psycopg around every round trip, then waits to get it back; with CPython's default 5 ms
+# switch interval every such wait can last 5 ms while the loop runs (the convoy effect), and a batch of a few
+# hundred rows took seconds (benchmarks/ocpp_load.py). A short interval bounds each wait.
+_SWITCH_INTERVAL_S = 0.0002
 _TOUCH_EVERY_S = 30.0
 _AUTH_CONCURRENCY = 4
 # Worker threads per kind of work: (SQLite, PostgreSQL). SQLite runs one writer at a time, so more threads only
@@ -147,6 +153,11 @@ class OcppGateway:
         call = functools.partial(self._in_uow, use_case, args, kwargs)
         return await anyio.to_thread.run_sync(call, limiter=self._background_threads)
 
+    async def read_background(self, use_case: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        """``run_background`` for a use case that only reads (live cost updates): never holds up a write."""
+        call = functools.partial(self._in_read_uow, use_case, args, kwargs)
+        return await anyio.to_thread.run_sync(call, limiter=self._background_threads)
+
     async def run_batch(self, writes: list[Write]) -> None:
         """``charging.record_batch`` on the batch writer's own thread (never queued behind other work)."""
         call = functools.partial(self._in_uow, charging.record_batch, (writes,), {})
@@ -165,6 +176,7 @@ class OcppGateway:
         """Start the batch writer and the periodic jobs (idempotent; needs a running event loop)."""
         if self._tasks:
             return
+        sys.setswitchinterval(_SWITCH_INTERVAL_S)
         self._batcher = WriteBatcher(self)
         self._tasks = [
             asyncio.create_task(self._batcher.run(), name="ocpp-batcher"),
