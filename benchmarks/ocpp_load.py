@@ -203,10 +203,11 @@ def measure(
     mv_p99 = max(s["latency_ms"].get("MeterValues", {"p99": 0})["p99"] for s in summaries)
     return {
         "chargers": chargers,
-        "connected": sum(s["chargers_connected"] for s in summaries),
+        "connected": sum(s["window"]["connected_at_end"] for s in summaries),
         "sessions_started": sum(s["sessions_started"] for s in summaries),
-        "errors": sum(s["errors"] for s in summaries),
-        "errors_by_kind": _merge(s["errors_by_kind"] for s in summaries),
+        "errors": sum(s["window"]["errors"] for s in summaries),
+        "errors_by_kind": _merge(s["window"]["errors_by_kind"] for s in summaries),
+        "errors_all_phases_by_kind": _merge(s["errors_by_kind"] for s in summaries),
         "calls_measured": sum(s["latency_ms"]["all"]["count"] for s in summaries),
         "p50_ms": max(s["latency_ms"]["all"]["p50"] for s in summaries),
         "p99_ms": all_p99,

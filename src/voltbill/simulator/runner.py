@@ -91,7 +91,8 @@ async def run_simulation(
                 progress(stats, count)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(asyncio.shield(all_done), timeout=progress_every_s)
-        stats.recording = not config.duration_s  # the stop wave at the end of a timed run is not measured
+        if config.duration_s:
+            stats.close_window()  # the stop wave at the end of a timed run is not measured
         for charger in chargers:
             charger.shutdown()
         with contextlib.suppress(TimeoutError):

@@ -32,6 +32,8 @@ class Stats:
     server_calls: Counter[str] = field(default_factory=Counter)
     latencies: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
     recording: bool = True
+    window_errors: Counter[str] = field(default_factory=Counter)  # errors after the warm-up, before the end
+    connected_at_end: int | None = None  # chargers online when a timed run's window closed
 
     def answered(self, action: str, seconds: float) -> None:
         """One CALL answered after ``seconds`` (kept only inside the measuring window)."""
@@ -41,10 +43,18 @@ class Stats:
     def error(self, kind: str) -> None:
         """One failure, by kind (e.g. ``CallError:FormationViolation``, ``timeout:MeterValues``)."""
         self.errors[kind] += 1
+        if self.recording:
+            self.window_errors[kind] += 1
 
     def reset_latencies(self) -> None:
-        """Forget latencies measured so far (end of a warm-up)."""
+        """Forget latencies and errors measured so far (end of a warm-up)."""
         self.latencies = defaultdict(list)
+        self.window_errors = Counter()
+
+    def close_window(self) -> None:
+        """The measuring window of a timed run ends: what follows (the stop wave) is not measured."""
+        self.recording = False
+        self.connected_at_end = self.connected
 
     def summary(self) -> dict[str, Any]:
         """JSON-ready summary; latency in milliseconds."""
@@ -65,6 +75,11 @@ class Stats:
             "elapsed_s": round(elapsed, 2),
             "errors": sum(self.errors.values()),
             "errors_by_kind": dict(sorted(self.errors.items())),
+            "window": {
+                "errors": sum(self.window_errors.values()),
+                "errors_by_kind": dict(sorted(self.window_errors.items())),
+                "connected_at_end": self.connected if self.connected_at_end is None else self.connected_at_end,
+            },
             "server_calls": dict(sorted(self.server_calls.items())),
             "latency_ms": {"all": _latency_row(everything), **per_action},
         }
