@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import secrets
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -257,3 +258,44 @@ async def test_a_session_whose_charger_vanished_is_closed_by_timeout(start_live_
     assert session["end_date_time"].startswith((t0 + timedelta(minutes=3)).isoformat()[:19])
     cdr = server.api.get(f"/api/v1/cdrs/{session['cdr_id']}").json()
     assert cdr["total_cost"]["excl_vat"] == "1.0000"
+
+
+async def test_a_stop_whose_start_was_lost_opens_a_flagged_session_from_its_data_once(
+    shared_live_server: LiveServer, ocpp_client: Any
+) -> None:
+    cp, tag = setup(shared_live_server)
+    t0 = an_hour_ago()
+    invented = 1_000_000 + secrets.randbelow(10**9)  # made up offline, or its StartTransaction was dropped
+    data = [energy(t0 + timedelta(minutes=10), 5000), energy(t0, 2000)]
+    stop = {"transactionId": invented, "idTag": tag, "meterStop": 9000, "timestamp": ts(t0 + timedelta(minutes=20)),
+            "reason": "EVDisconnected", "transactionData": data}  # fmt: skip
+    async with ocpp_client(shared_live_server, cp, PASSWORD) as charger:
+        first = await charger.ok("StopTransaction", stop, "stop-1")
+        assert first["idTagInfo"]["status"] == "Accepted"
+        assert await charger.ok("StopTransaction", stop, "stop-1") == first
+    async with ocpp_client(shared_live_server, cp, PASSWORD) as charger:  # the queue replayed after reconnecting
+        assert await charger.ok("StopTransaction", stop, "stop-2") == first
+    [session] = sessions_of(shared_live_server, cp)
+    assert (session["status"], session["transaction_id"], session["kwh"]) == ("completed", str(invented), "7")
+    assert session["start_date_time"].startswith(t0.isoformat()[:19])  # its earliest register reading
+    assert session["driver_id"] is not None and session["id_token"] == tag
+    assert "started_unknown" in session["flags"]
+    cdr = shared_live_server.api.get(f"/api/v1/cdrs/{session['cdr_id']}").json()
+    assert cdr["total_cost"] == {"excl_vat": "1.7500", "incl_vat": "2.1175"}  # 7 kWh at 0.25 + 21 % VAT
+    assert count(shared_live_server, SessionRow, charge_point_id=cp) == 1
+    assert count(shared_live_server, MeterValueRow, session_id=session["id"]) == 2
+    assert count(shared_live_server, CdrRow, session_id=session["id"]) == 1
+
+
+async def test_a_lost_start_without_readings_makes_a_session_at_the_stop(
+    shared_live_server: LiveServer, ocpp_client: Any
+) -> None:
+    cp, _ = setup(shared_live_server)
+    end = an_hour_ago()
+    stop = {"transactionId": 1_000_000 + secrets.randbelow(10**9), "meterStop": 4321, "timestamp": ts(end)}
+    async with ocpp_client(shared_live_server, cp, PASSWORD) as charger:
+        assert await charger.ok("StopTransaction", stop) == {}  # no idTag, no idTagInfo
+    [session] = sessions_of(shared_live_server, cp)
+    assert session["start_date_time"] == session["end_date_time"]
+    assert (session["status"], session["kwh"], session["driver_id"]) == ("completed", "0", None)
+    assert session["flags"] == ["started_unknown"]

@@ -161,6 +161,7 @@ async def test_an_ended_event_whose_start_was_lost_still_makes_one_priced_sessio
         assert await client.ok("TransactionEvent", ended) == first
     session = only_session(server, cp)
     assert (session["status"], session["kwh"]) == ("completed", "10")
+    assert "started_unknown" in session["flags"]
     assert first["totalCost"] == 5.3538  # (0.50 + 10 * 0.3999) * 1.19, rounded to 4 decimals
 
 

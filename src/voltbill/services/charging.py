@@ -162,6 +162,9 @@ Write = TransactionUpdate | StatusChange | BootReport
 
 @dataclass(frozen=True)
 class StopSession:
+    """A transaction stop. ``start_if_unknown``: the start to open the session from when its own start never
+    arrived (lost, or a transaction id the charger made up offline); without it an unknown stop stores nothing."""
+
     charge_point_id: str
     transaction_id: str
     timestamp: datetime
@@ -170,6 +173,7 @@ class StopSession:
     id_token: str | None = None
     samples: tuple[Sample, ...] = ()
     seq_no: int | None = None
+    start_if_unknown: StartSession | None = None
 
 
 @dataclass(frozen=True)
@@ -374,8 +378,11 @@ def _replayed_start(row: SessionRow) -> SessionStart:
     return SessionStart(row.id, row.transaction_id, auth, replayed=True)
 
 
-def start_session(uow: UnitOfWork, ctx: ChargingContext, cmd: StartSession) -> SessionStart:
-    """Open a session (1.6 StartTransaction, 2.0.1 TransactionEvent Started). A replay returns the first result."""
+def start_session(
+    uow: UnitOfWork, ctx: ChargingContext, cmd: StartSession, *, flags: Sequence[str] = ()
+) -> SessionStart:
+    """Open a session (1.6 StartTransaction, 2.0.1 TransactionEvent Started), with ``flags`` if the caller has
+    any. A replay returns the first result."""
     start_key = _start_key(cmd)
     existing = _existing_start(uow, cmd, start_key)
     if existing is not None:
@@ -402,7 +409,7 @@ def start_session(uow: UnitOfWork, ctx: ChargingContext, cmd: StartSession) -> S
         last_seen_at=now,
         tariff_id=cp.tariff_id if cp else None,
         start_key=start_key,
-        flags=["clock_skew_clamped"] if clamped else [],
+        flags=[*flags, *(["clock_skew_clamped"] if clamped else [])],
         created_at=now,
     )
     uow.session.add(row)
@@ -592,10 +599,15 @@ def _stop_result(uow: UnitOfWork, row: SessionRow, replayed: bool, auth: Authori
 def stop_session(uow: UnitOfWork, ctx: ChargingContext, cmd: StopSession) -> SessionStop:
     """Close a session (1.6 StopTransaction, 2.0.1 TransactionEvent Ended), price it and store its CDR.
 
-    A replay (the charger retried, or replays its queue after reconnecting) answers the first result.
+    A replay (the charger retried, or replays its queue after reconnecting) answers the first result. An unknown
+    transaction is opened from ``cmd.start_if_unknown`` first, flagged ``started_unknown``, so no energy goes
+    unbilled; its replays find that session.
     """
     now = ctx.clock.now()
     row = _find_session(uow, cmd.charge_point_id, cmd.transaction_id)
+    if row is None and cmd.start_if_unknown is not None:
+        start_session(uow, ctx, cmd.start_if_unknown, flags=["started_unknown"])
+        row = _find_session(uow, cmd.charge_point_id, cmd.transaction_id)
     auth = authorize(uow, ctx, cmd.id_token, charge_point_id=cmd.charge_point_id) if cmd.id_token else None
     if row is None:
         return SessionStop(None, None, None, None, None, replayed=False, authorization=auth)

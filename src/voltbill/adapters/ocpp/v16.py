@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
@@ -13,6 +14,7 @@ from ocpp.v16.enums import Action, RegistrationStatus
 from voltbill.adapters.ocpp.base import ServerChargePoint, ocpp_datetime, required_param
 from voltbill.adapters.ocpp.costs import CostUpdates
 from voltbill.adapters.ocpp.meter import parse_timestamp, samples_from
+from voltbill.domain.sessions import ENERGY_REGISTER, Sample
 from voltbill.services import charging
 from voltbill.services.charging import (
     Authorization,
@@ -110,20 +112,42 @@ class ChargePoint16(ServerChargePoint, ChargePoint):
 
     @on(Action.stop_transaction, skip_schema_validation=True)
     async def on_stop_transaction(self, meter_stop: int, timestamp: str, transaction_id: int, **kw: Any) -> Any:
+        at, samples = parse_timestamp(timestamp), samples_from(kw.get("transaction_data"))
         stopped = await self.db(
             charging.stop_session,
             StopSession(
                 charge_point_id=self.id,
                 transaction_id=str(transaction_id),
-                timestamp=parse_timestamp(timestamp),
+                timestamp=at,
                 meter_stop_wh=Decimal(meter_stop),
                 reason=kw.get("reason") or "Local",
                 id_token=kw.get("id_tag"),
-                samples=samples_from(kw.get("transaction_data")),
+                samples=samples,
+                start_if_unknown=self._unknown_start(str(transaction_id), kw.get("id_tag"), at, meter_stop, samples),
             ),
         )
         self.costs.forget(str(transaction_id))
         return call_result.StopTransaction(id_tag_info=id_tag_info(stopped.authorization))  # type: ignore[arg-type]
+
+    def _unknown_start(
+        self, transaction_id: str, id_tag: str | None, at: datetime, meter_stop: int, samples: tuple[Sample, ...]
+    ) -> StartSession:
+        """The start of a transaction known only from its StopTransaction: its earliest energy register reading
+        in ``transactionData``, else the stop itself. StopTransaction names no connector, so connector 0 (in
+        OCPP 1.6 the charge point as a whole) stands for it."""
+        registers = (s for s in samples if s.measurand == ENERGY_REGISTER and not s.phase)
+        first = min(registers, key=lambda s: s.timestamp, default=None)
+        return StartSession(
+            charge_point_id=self.id,
+            protocol=self.protocol,
+            evse_id=0,
+            connector_id=0,
+            timestamp=first.timestamp if first else at,
+            meter_start_wh=first.value if first else Decimal(meter_stop),
+            id_token=id_tag,
+            transaction_id=transaction_id,
+            samples=samples,
+        )
 
     @on(Action.data_transfer, skip_schema_validation=True)
     async def on_data_transfer(self, vendor_id: str, **kw: Any) -> Any:

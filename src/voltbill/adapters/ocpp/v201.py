@@ -108,6 +108,8 @@ class ChargePoint201(ServerChargePoint, ChargePoint):
             if samples:
                 self.costs.maybe_send(transaction_id)
             return call_result.TransactionEvent(id_token_info=id_token_info(auth))  # type: ignore[arg-type]
+        # if Started never arrived (lost while offline), the session opens at the event's first reading, if any
+        began = min((s.timestamp for s in samples), default=at)
         stop = StopSession(
             charge_point_id=self.id,
             transaction_id=transaction_id,
@@ -116,15 +118,11 @@ class ChargePoint201(ServerChargePoint, ChargePoint):
             id_token=uid,
             samples=samples,
             seq_no=seq_no,
+            start_if_unknown=self._start(
+                transaction_id, began, kw.get("evse") or {}, uid, uid_type, state, seq_no, samples
+            ),
         )
         stopped = await self.db(charging.stop_session, stop)
-        if stopped.session_id is None:  # Started never arrived (lost while offline): open and close it now,
-            evse = kw.get("evse") or {}  # from its first reading (Transaction.Begin) if the event carries one
-            began = min((s.timestamp for s in samples), default=at)
-            await self.db(
-                charging.start_session, self._start(transaction_id, began, evse, uid, uid_type, state, seq_no, samples)
-            )
-            stopped = await self.db(charging.stop_session, stop)
         self.costs.forget(transaction_id)
         return call_result.TransactionEvent(
             total_cost=_total_cost(stopped),
