@@ -6,8 +6,9 @@ import asyncio
 import json
 import resource
 import sys
+from collections.abc import Coroutine
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import typer
 from rich.console import Console
@@ -18,6 +19,8 @@ from voltbill.domain.clock import ensure_utc
 from voltbill.domain.errors import InvalidInput
 from voltbill.simulator.config import SimulationConfig
 from voltbill.simulator.stats import Stats
+
+T = TypeVar("T")
 
 
 def raise_open_file_limit() -> int:
@@ -121,7 +124,7 @@ def simulate(
 
         count = asyncio.run(register_fleet(register, api_key, specs))
         err.print(f"registered {count} chargers, drivers and tokens at {register}", highlight=False)
-    summary = asyncio.run(_run_with_progress(config, err))
+    summary = _run_loop(_run_with_progress(config, err))
     if as_json:
         sys.stdout.write(json.dumps(summary, indent=2) + "\n")
     else:
@@ -155,6 +158,16 @@ async def _run_with_progress(config: SimulationConfig, err: Console) -> dict[str
 
         summary, _ = await run_simulation(config, progress=show)
     return summary
+
+
+def _run_loop(main: Coroutine[Any, Any, T]) -> T:
+    """Run the chargers on uvloop when it is installed (it comes with uvicorn[standard] on Linux and macOS): it costs
+    less CPU per message than asyncio's own loop, which counts when simulator and server share a machine."""
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.run(main)
+    return uvloop.run(main)
 
 
 def _table(summary: dict[str, Any], chargers: int) -> Table:

@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Integer, String, bindparam, func, or_, select, update
+from sqlalchemy import Integer, String, bindparam, case, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
@@ -406,6 +406,7 @@ def start_session(
         start_date_time=started_at,
         meter_start_wh=cmd.meter_start_wh if cmd.meter_start_wh is not None else first_energy_wh(cmd.samples),
         last_seq_no=cmd.seq_no,
+        seq_no_count=None if cmd.seq_no is None else 1,
         last_seen_at=now,
         tariff_id=cp.tariff_id if cp else None,
         start_key=start_key,
@@ -477,12 +478,15 @@ def _record_updates(
     _insert_ignoring_duplicates(uow, MeterValueRow, rows)
     if changes:
         table = SessionRow.__table__
+        seq = bindparam("seq", type_=Integer)
+        newer = seq > func.coalesce(table.c.last_seq_no, -1)  # retried and replayed events are not newer
         uow.session.execute(
             update(table)
             .where(table.c.id == bindparam("sid"))
             .values(
                 last_seen_at=now,
-                last_seq_no=func.coalesce(bindparam("seq", type_=Integer), table.c.last_seq_no),
+                last_seq_no=case((newer, seq), else_=table.c.last_seq_no),
+                seq_no_count=table.c.seq_no_count + case((newer, 1), else_=0),
                 meter_start_wh=func.coalesce(table.c.meter_start_wh, bindparam("start_wh", type_=String)),
             ),
             [changes[sid] for sid in sorted(changes)],  # rows locked in id order, as in touch_sessions: no deadlock
@@ -567,19 +571,23 @@ def publish_cost_update(
 def touch_sessions(uow: UnitOfWork, last_seen: dict[str, datetime]) -> None:
     """Mark the active sessions of chargers that sent anything (heartbeats included) as alive.
 
-    Rows are updated in session id order, the order the meter-value batch locks them in: two transactions that
-    lock the same rows in different orders deadlock on PostgreSQL.
+    One statement for all of them, stamped with the earliest of their last-seen times: never later than the truth,
+    at most one touch interval earlier, which a session timeout of hours does not notice. The rows are locked in
+    session id order first (``FOR NO KEY UPDATE``, PostgreSQL), the order the meter-value batch updates them in: two
+    transactions that lock the same rows in different orders deadlock.
     """
+    if not last_seen:
+        return
     table = SessionRow.__table__
-    active = uow.session.execute(select(table.c.id, table.c.charge_point_id).where(table.c.status == "active"))
-    touched = sorted((row.id, last_seen[row.charge_point_id]) for row in active if row.charge_point_id in last_seen)
-    if touched:
-        uow.session.execute(
-            update(table)
-            .where(table.c.id == bindparam("sid"), table.c.status == "active", table.c.last_seen_at < bindparam("at"))
-            .values(last_seen_at=bindparam("at")),
-            [{"sid": sid, "at": at} for sid, at in touched],
-        )
+    at = min(last_seen.values())
+    stale = uow.session.scalars(
+        select(table.c.id)
+        .where(table.c.status == "active", table.c.charge_point_id.in_(sorted(last_seen)), table.c.last_seen_at < at)
+        .order_by(table.c.id)
+        .with_for_update(key_share=True)  # FOR NO KEY UPDATE, as the UPDATE itself: meter rows' key shares pass
+    ).all()
+    if stale:
+        uow.session.execute(update(table).where(table.c.id.in_(stale)).values(last_seen_at=at))
     uow.commit()
 
 
@@ -627,8 +635,13 @@ def stop_session(uow: UnitOfWork, ctx: ChargingContext, cmd: StopSession) -> Ses
     if meter_stop is None:
         meter_stop = last_energy_wh(cmd.samples) or _last_register(uow, row) or row.meter_start_wh
     _close(row, ended_at, meter_stop, cmd.reason, now)
-    if cmd.seq_no is not None:
-        row.last_seq_no = max(cmd.seq_no, row.last_seq_no or 0)
+    if cmd.seq_no is not None and cmd.seq_no > (row.last_seq_no if row.last_seq_no is not None else -1):
+        row.last_seq_no = cmd.seq_no
+        row.seq_no_count = None if row.seq_no_count is None else row.seq_no_count + 1
+    # OCPP 2.0.1 E-block: seqNo counts a transaction's TransactionEvents from 0 up by 1, so other than last
+    # seqNo + 1 events means some never arrived (or came out of order) and the CDR may lack their data
+    if row.seq_no_count is not None and row.last_seq_no is not None and row.seq_no_count != row.last_seq_no + 1:
+        _flag(row, "seq_no_gap")
     return _price_and_publish(uow, ctx, row, auth)
 
 

@@ -39,7 +39,8 @@ _TOUCH_EVERY_S = 30.0
 _AUTH_CONCURRENCY = 4
 # Worker threads per kind of work: (SQLite, PostgreSQL). SQLite runs one writer at a time, so more threads only
 # queue on its lock, and a meter batch behind dozens of them answered seconds late (benchmarks/ocpp_load.py).
-_CALL_THREADS = (2, 8)  # use cases answering a charger's CALL (boot, status, authorize, start, stop)
+_CALL_THREADS = (1, 8)  # use cases that write to answer a charger's CALL (start, stop)
+_READ_THREADS = (2, 8)  # use cases that only read to answer (the handshake's secret, authorize): never behind writes
 _BACKGROUND_THREADS = (1, 2)  # live cost updates, the session sweeper: never ahead of answers
 
 
@@ -103,6 +104,7 @@ class OcppGateway:
         sqlite = self.db.engine.dialect.name == "sqlite"
         self._sqlite_writer: Any = threading.Lock() if sqlite else contextlib.nullcontext()
         self._call_threads = anyio.CapacityLimiter(_CALL_THREADS[0 if sqlite else 1])
+        self._read_threads = anyio.CapacityLimiter(_READ_THREADS[0 if sqlite else 1])
         self._background_threads = anyio.CapacityLimiter(_BACKGROUND_THREADS[0 if sqlite else 1])
         self._batch_thread = anyio.CapacityLimiter(1)  # the batch writer and the liveness job
         self.ctx = ChargingContext(
@@ -146,7 +148,7 @@ class OcppGateway:
     async def read(self, use_case: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         """Like ``run``, for a use case that only reads (it must not commit): no wait for SQLite's writer."""
         call = functools.partial(self._in_read_uow, use_case, args, kwargs)
-        return await anyio.to_thread.run_sync(call, limiter=self._call_threads)
+        return await anyio.to_thread.run_sync(call, limiter=self._read_threads)
 
     async def run_background(self, use_case: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         """Like ``run``, for work no charger waits for: its few threads leave the others to the answers."""
