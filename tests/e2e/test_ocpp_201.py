@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+import pytest
 from sqlalchemy import func, select
 
 from live_servers import LiveServer, OcppClient, random_id
@@ -184,3 +185,36 @@ async def test_a_transaction_started_by_plugging_in_is_billed_to_the_token_prese
         assert answer["idTokenInfo"]["status"] == "Accepted"
     session = only_session(server, cp)
     assert session["driver_id"] is not None and session["id_token"] == uid
+
+
+@pytest.mark.parametrize("lost", [None, 2], ids=["all-arrived", "seq-no-2-lost"])
+async def test_a_transaction_is_flagged_when_a_seq_no_never_arrived_however_often_others_are_replayed(
+    shared_live_server: LiveServer, ocpp_client: Any, lost: int | None
+) -> None:
+    server = shared_live_server
+    cp, uid = setup(server)
+    txn = random_id("tx")
+    t0 = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=2)
+    at = [t0 + timedelta(minutes=5 * n) for n in range(5)]
+    events = [
+        event("Started", txn, 0, at[0], idToken={"idToken": uid, "type": "ISO14443"}, evse={"id": 1, "connectorId": 1},
+              meterValue=kwh(at[0], "20", "Transaction.Begin")),
+        event("Updated", txn, 1, at[1], meterValue=kwh(at[1], "21")),
+        event("Updated", txn, 2, at[2], info={"chargingState": "SuspendedEV"}),  # no samples: only its seqNo
+        event("Updated", txn, 3, at[3], meterValue=kwh(at[3], "22"), info={"chargingState": "Charging"}),
+        event("Ended", txn, 4, at[4], meterValue=kwh(at[4], "23", "Transaction.End")),
+    ]  # fmt: skip
+    sent = [e for e in events if e["seqNo"] != lost]
+    async with ocpp_client(server, cp, PASSWORD, "ocpp2.0.1") as client:
+        client.auto_answer = {"CostUpdated": {}}
+        for message in sent[:-2]:
+            await client.ok("TransactionEvent", message, f"te-{message['seqNo']}")
+            await client.ok("TransactionEvent", message, f"te-{message['seqNo']}")  # answer lost: resent
+    async with ocpp_client(server, cp, PASSWORD, "ocpp2.0.1") as client:  # back online: the whole queue again
+        client.auto_answer = {"CostUpdated": {}}
+        for message in sent:
+            await client.ok("TransactionEvent", {**message, "offline": True})
+        await client.ok("TransactionEvent", sent[-1])
+    session = only_session(server, cp)
+    assert (session["status"], session["kwh"]) == ("completed", "3")
+    assert ("seq_no_gap" in session["flags"]) is (lost is not None)

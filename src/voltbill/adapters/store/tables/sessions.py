@@ -54,7 +54,9 @@ class ConnectorStatusHistoryRow(Base):
 
 class SessionRow(Base):
     """One charging session (OCPP transaction). ``status`` is ``active`` or ``completed``; ``flags`` records
-    what happened on the way (``closed_by_timeout``, ``clock_skew_clamped``, ``tariff_missing``, ...)."""
+    what happened on the way (``closed_by_timeout``, ``clock_skew_clamped``, ``started_unknown``, ``seq_no_gap``,
+    ``unpriced``, ...). ``last_seq_no`` is the highest 2.0.1 seqNo received and ``seq_no_count`` how many
+    TransactionEvents raised it (revision 0006; ``None`` for 1.6)."""
 
     __tablename__ = "sessions"
     __table_args__ = (UniqueConstraint("charge_point_id", "transaction_id"),)
@@ -77,6 +79,7 @@ class SessionRow(Base):
     kwh: Mapped[Decimal | None] = mapped_column(DecimalText)
     stop_reason: Mapped[str | None] = mapped_column(String(32))
     last_seq_no: Mapped[int | None] = mapped_column(Integer)
+    seq_no_count: Mapped[int | None] = mapped_column(Integer)
     last_seen_at: Mapped[datetime] = mapped_column(UtcDateTime, index=True)
     tariff_id: Mapped[str | None] = mapped_column(String(64))
     cdr_id: Mapped[str | None] = mapped_column(String(40))
