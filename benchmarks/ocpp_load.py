@@ -4,11 +4,13 @@ second it persists.
 The server runs as a subprocess (SQLite file, then a throw-away PostgreSQL database); the chargers are
 ``voltbill simulate`` subprocesses, so client and server do not share an event loop. Loopback only.
 
-* ``ramp``: for each step (e.g. 1,000 / 2,000 / 5,000 chargers) the chargers connect over ``--ramp`` seconds, each
-  starts one long AC session, then sends a heartbeat every 30 s and MeterValues every 10 s (jittered, phases spread
-  by the ramp). After ``--settle`` seconds, answer latency is measured for ``--window`` seconds, and meter value
-  rows are counted in the database at the start and end of the window. A step holds if every charger stayed
-  connected, no call failed and the p99 answer time of all calls is below 100 ms.
+* ``ramp``: for each step (e.g. 1,000 / 2,000 / 5,000 chargers) the chargers connect over ``--ramp`` seconds
+  (default: 25 a second), each boots and starts one long AC session, then sends a heartbeat every 30 s and
+  MeterValues every 10 s (jittered, phases spread by the ramp). After ``--settle`` more seconds answer latency is
+  measured for ``--window`` seconds, and meter value rows are counted in the database at the start and end of the
+  window. A step holds if every charger is connected at the end of the window, no call failed in the window and the
+  p99 answer time of all calls in the window is below 100 ms. The connect/start wave before and the stop wave after
+  the window are not timed; their errors are reported apart (``errors_all_phases_by_kind``).
 * ``burst``: ``--burst-chargers`` chargers send MeterValues as fast as the server answers (each waits for its
   answer, as OCPP-J requires); the persisted rate is read from the database over the window.
 
@@ -235,10 +237,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--db", default="sqlite,postgresql")
     parser.add_argument("--steps", default="1000,2000,5000")
-    parser.add_argument("--ramp", type=float, default=0, help="seconds to connect a step (default: chargers / 80)")
-    parser.add_argument("--settle", type=float, default=15)
+    parser.add_argument("--ramp", type=float, default=0, help="seconds to connect a step (default: chargers / 25)")
+    parser.add_argument("--settle", type=float, default=30)
     parser.add_argument("--window", type=float, default=60)
-    parser.add_argument("--processes", type=int, default=1, help="simulator processes")
+    parser.add_argument("--processes", type=int, default=2, help="simulator processes")
     parser.add_argument("--burst-chargers", type=int, default=400)
     parser.add_argument("--burst-window", type=float, default=30)
     parser.add_argument("--port", type=int, default=8191)
@@ -256,7 +258,7 @@ def main() -> None:
             rows: list[dict[str, Any]] = []
             for chargers in steps:
                 wait_until_idle(proc.pid)
-                ramp = args.ramp or max(10.0, chargers / 80)
+                ramp = args.ramp or max(10.0, chargers / 25)
                 row = measure(
                     engine, proc.pid, args.port, chargers, args.processes, "LD-", meter_s=10, heartbeat_s=30,
                     ramp_s=ramp, settle_s=args.settle, window_s=args.window,

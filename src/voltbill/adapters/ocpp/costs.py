@@ -1,5 +1,7 @@
 """Live cost while a session runs: at most one update per transaction per ``ocpp_cost_update_interval_s``,
 published as ``session.cost_updated`` and pushed to the charger (2.0.1 CostUpdated, 1.6 DataTransfer if enabled).
+The first update waits until the session has run that long by the charger's clock (a session that just began costs
+little more than its start fee, and a wave of starts would otherwise price every new session at once).
 
 Runs as a task after the charger's message is answered: a CALL from inside a handler would wait for a response
 that the same (blocked) receive loop has to read.
@@ -11,6 +13,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from voltbill.services import charging
@@ -26,19 +29,28 @@ Push = Callable[[str, dict[str, Any]], Awaitable[None]]
 class CostUpdates:
     """Throttled cost updates of one connection; ``push`` sends one to the charger (``None``: publish only)."""
 
-    __slots__ = ("_charge_point", "_push", "_sent", "_tasks")
+    __slots__ = ("_began", "_charge_point", "_push", "_sent", "_tasks")
 
     def __init__(self, charge_point: ServerChargePoint, push: Push | None) -> None:
         self._charge_point = charge_point
         self._push = push
         self._sent: dict[str, float] = {}
+        self._began: dict[str, datetime] = {}
         self._tasks: set[asyncio.Task[None]] = set()
 
-    def maybe_send(self, transaction_id: str) -> None:
+    def started(self, transaction_id: str, at: datetime) -> None:
+        """A transaction began at ``at`` (charger time) on this connection."""
+        self._began[transaction_id] = at
+
+    def maybe_send(self, transaction_id: str, at: datetime | None) -> None:
+        """New readings up to ``at`` (charger time) arrived: update the live cost if it is due."""
         interval = self._charge_point.gateway.settings.ocpp_cost_update_interval_s
         now = time.monotonic()
         last = self._sent.get(transaction_id)
         if interval <= 0 or (last is not None and now - last < interval):
+            return
+        began = self._began.get(transaction_id)
+        if last is None and began is not None and at is not None and (at - began).total_seconds() < interval:
             return
         self._sent[transaction_id] = now
         task = asyncio.create_task(self._update(transaction_id))
@@ -47,6 +59,7 @@ class CostUpdates:
 
     def forget(self, transaction_id: str) -> None:
         self._sent.pop(transaction_id, None)
+        self._began.pop(transaction_id, None)
 
     def close(self) -> None:
         """The connection is gone: drop pending updates (a CALL would only wait for its timeout)."""

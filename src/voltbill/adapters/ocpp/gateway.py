@@ -39,7 +39,7 @@ _TOUCH_EVERY_S = 30.0
 _AUTH_CONCURRENCY = 4
 # Worker threads per kind of work: (SQLite, PostgreSQL). SQLite runs one writer at a time, so more threads only
 # queue on its lock, and a meter batch behind dozens of them answered seconds late (benchmarks/ocpp_load.py).
-_CALL_THREADS = (1, 8)  # use cases that write to answer a charger's CALL (start, stop)
+_CALL_THREADS = (2, 8)  # use cases that write to answer a charger's CALL (start, stop)
 _READ_THREADS = (2, 8)  # use cases that only read to answer (the handshake's secret, authorize): never behind writes
 _BACKGROUND_THREADS = (1, 2)  # live cost updates, the session sweeper: never ahead of answers
 

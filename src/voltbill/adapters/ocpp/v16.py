@@ -90,6 +90,7 @@ class ChargePoint16(ServerChargePoint, ChargePoint):
                 id_token=id_tag,
             ),
         )
+        self.costs.started(started.transaction_id, parse_timestamp(timestamp))
         return call_result.StartTransaction(
             transaction_id=int(started.transaction_id),
             id_tag_info=id_tag_info(started.authorization),  # type: ignore[arg-type]
@@ -98,16 +99,17 @@ class ChargePoint16(ServerChargePoint, ChargePoint):
     @on(Action.meter_values, skip_schema_validation=True)
     async def on_meter_values(self, connector_id: int, meter_value: list[dict[str, Any]], **kw: Any) -> Any:
         transaction_id = kw.get("transaction_id")
+        samples = samples_from(meter_value)
         await self.gateway.record(
             TransactionUpdate(
                 charge_point_id=self.id,
                 transaction_id=None if transaction_id is None else str(transaction_id),
                 connector_id=connector_id,
-                samples=samples_from(meter_value),
+                samples=samples,
             )
         )
         if transaction_id is not None:
-            self.costs.maybe_send(str(transaction_id))
+            self.costs.maybe_send(str(transaction_id), max((s.timestamp for s in samples), default=None))
         return call_result.MeterValues()
 
     @on(Action.stop_transaction, skip_schema_validation=True)

@@ -98,6 +98,7 @@ class ChargePoint201(ServerChargePoint, ChargePoint):
             started = await self.db(
                 charging.start_session, self._start(transaction_id, at, evse, uid, uid_type, state, seq_no, samples)
             )
+            self.costs.started(transaction_id, at)
             return call_result.TransactionEvent(id_token_info=id_token_info(started.authorization))  # type: ignore[arg-type]
         if event_type == "Updated":
             auth = None
@@ -106,7 +107,7 @@ class ChargePoint201(ServerChargePoint, ChargePoint):
             update = TransactionUpdate(self.id, transaction_id, None, samples, state, at, seq_no)
             await self.gateway.record(update)
             if samples:
-                self.costs.maybe_send(transaction_id)
+                self.costs.maybe_send(transaction_id, max(s.timestamp for s in samples))
             return call_result.TransactionEvent(id_token_info=id_token_info(auth))  # type: ignore[arg-type]
         # if Started never arrived (lost while offline), the session opens at the event's first reading, if any
         began = min((s.timestamp for s in samples), default=at)
