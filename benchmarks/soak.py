@@ -83,10 +83,11 @@ async def soak(kind: str, args: argparse.Namespace) -> dict[str, Any]:
         try:
             specs = build_chargers(args.chargers, prefix=PREFIX, id_tag="{id}", protocol="mixed", kind="mixed")
             await register(f"http://127.0.0.1:{args.port}", API_KEY, specs, concurrency=24)
+            ramp = args.ramp or max(10.0, args.chargers / 25)
             config = SimulationConfig(
                 url=f"ws://127.0.0.1:{args.port}/ocpp", chargers=specs, sessions=0, speed=args.speed,
                 meter_interval_s=args.meter_interval, heartbeat_interval_s=300, max_session_s=90 * 60,
-                idle_s=10 * 60, gap_s=5 * 60, duration_s=args.minutes * 60, ramp_s=10, warmup_s=15,
+                idle_s=10 * 60, gap_s=5 * 60, duration_s=ramp + 15 + args.minutes * 60, ramp_s=ramp, warmup_s=ramp + 15,
                 timeout_s=30, validate=False, seed=args.seed,
             )  # fmt: skip
             rss: list[tuple[float, float]] = []
@@ -171,6 +172,7 @@ def main() -> None:
     parser.add_argument("--speed", type=float, default=60)
     parser.add_argument("--meter-interval", type=float, default=120, help="simulated seconds")
     parser.add_argument("--kills", type=int, default=0, help="kill -9 of the server at random moments")
+    parser.add_argument("--ramp", type=float, default=0, help="seconds to connect (default: chargers / 25)")
     parser.add_argument("--seed", type=int, default=20261128)
     parser.add_argument("--port", type=int, default=8196)
     parser.add_argument("--out", type=Path)

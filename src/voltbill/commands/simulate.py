@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import resource
 import sys
@@ -162,7 +163,11 @@ async def _run_with_progress(config: SimulationConfig, err: Console) -> dict[str
 
 def _run_loop(main: Coroutine[Any, Any, T]) -> T:
     """Run the chargers on uvloop when it is installed (it comes with uvicorn[standard] on Linux and macOS): it costs
-    less CPU per message than asyncio's own loop, which counts when simulator and server share a machine."""
+    less CPU per message than asyncio's own loop, which counts when simulator and server share a machine. The
+    garbage collector is tuned as in the server (``adapters.ocpp.gateway.tune_interpreter``): its pauses would
+    show up as answer latency."""
+    gc.freeze()
+    gc.set_threshold(20_000, 50, 100)
     try:
         import uvloop
     except ImportError:
