@@ -5,7 +5,7 @@ The server runs as a subprocess (SQLite file, then a throw-away PostgreSQL datab
 ``voltbill simulate`` subprocesses, so client and server do not share an event loop. Loopback only.
 
 * ``ramp``: for each step (e.g. 1,000 / 2,000 / 5,000 chargers) the chargers connect over ``--ramp`` seconds
-  (default: 25 a second), each boots and starts one long AC session, then sends a heartbeat every 30 s and
+  (default: 15 a second), each boots and starts one long AC session, then sends a heartbeat every 30 s and
   MeterValues every 10 s (jittered, phases spread by the ramp). After ``--settle`` more seconds answer latency is
   measured for ``--window`` seconds, and meter value rows are counted in the database at the start and end of the
   window. A step holds if every charger is connected at the end of the window, no call failed in the window and the
@@ -237,7 +237,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--db", default="sqlite,postgresql")
     parser.add_argument("--steps", default="1000,2000,5000")
-    parser.add_argument("--ramp", type=float, default=0, help="seconds to connect a step (default: chargers / 25)")
+    parser.add_argument("--ramp", type=float, default=0, help="seconds to connect a step (default: chargers / 15)")
     parser.add_argument("--settle", type=float, default=30)
     parser.add_argument("--window", type=float, default=60)
     parser.add_argument("--processes", type=int, default=2, help="simulator processes")
@@ -258,7 +258,7 @@ def main() -> None:
             rows: list[dict[str, Any]] = []
             for chargers in steps:
                 wait_until_idle(proc.pid)
-                ramp = args.ramp or max(10.0, chargers / 25)
+                ramp = args.ramp or max(10.0, chargers / 15)
                 row = measure(
                     engine, proc.pid, args.port, chargers, args.processes, "LD-", meter_s=10, heartbeat_s=30,
                     ramp_s=ramp, settle_s=args.settle, window_s=args.window,

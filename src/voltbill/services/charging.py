@@ -390,7 +390,7 @@ def start_session(
     now = ctx.clock.now()
     auth = authorize(uow, ctx, cmd.id_token, charge_point_id=cmd.charge_point_id) if cmd.id_token else None
     started_at, clamped = clamp_future(cmd.timestamp, now, ctx.skew_tolerance_s)
-    cp = registry.get_charge_point(uow, cmd.charge_point_id)
+    cp = uow.session.get(ChargePoint, cmd.charge_point_id)  # loaded by authorize: no query
     row = SessionRow(
         id=f"ses_{secrets.token_hex(10)}",
         charge_point_id=cmd.charge_point_id,
