@@ -1,7 +1,9 @@
 """Live cost while a session runs: at most one update per transaction per ``ocpp_cost_update_interval_s``,
 published as ``session.cost_updated`` and pushed to the charger (2.0.1 CostUpdated, 1.6 DataTransfer if enabled).
 The first update waits until the session has run that long by the charger's clock (a session that just began costs
-little more than its start fee, and a wave of starts would otherwise price every new session at once).
+little more than its start fee, and a wave of starts would otherwise price every new session at once). A session
+nobody follows is not priced while it runs: its charger gets no cost (1.6 without DataTransfer) and its driver does
+not pay from a wallet (the only payment method that watches the running cost).
 
 Runs as a task after the charger's message is answered: a CALL from inside a handler would wait for a response
 that the same (blocked) receive loop has to read.
@@ -29,22 +31,27 @@ Push = Callable[[str, dict[str, Any]], Awaitable[None]]
 class CostUpdates:
     """Throttled cost updates of one connection; ``push`` sends one to the charger (``None``: publish only)."""
 
-    __slots__ = ("_began", "_charge_point", "_push", "_sent", "_tasks")
+    __slots__ = ("_began", "_charge_point", "_push", "_sent", "_tasks", "_unfollowed")
 
     def __init__(self, charge_point: ServerChargePoint, push: Push | None) -> None:
         self._charge_point = charge_point
         self._push = push
         self._sent: dict[str, float] = {}
         self._began: dict[str, datetime] = {}
+        self._unfollowed: set[str] = set()
         self._tasks: set[asyncio.Task[None]] = set()
 
-    def started(self, transaction_id: str, at: datetime) -> None:
-        """A transaction began at ``at`` (charger time) on this connection."""
+    def started(self, transaction_id: str, at: datetime, payment_method: str | None) -> None:
+        """A transaction began at ``at`` (charger time) on this connection, paid by ``payment_method``."""
         self._began[transaction_id] = at
+        if self._push is None and payment_method not in (None, "wallet"):  # unknown (a replayed start): followed
+            self._unfollowed.add(transaction_id)
 
     def maybe_send(self, transaction_id: str, at: datetime | None) -> None:
         """New readings up to ``at`` (charger time) arrived: update the live cost if it is due."""
         interval = self._charge_point.gateway.settings.ocpp_cost_update_interval_s
+        if transaction_id in self._unfollowed:
+            return
         now = time.monotonic()
         last = self._sent.get(transaction_id)
         if interval <= 0 or (last is not None and now - last < interval):
@@ -60,6 +67,7 @@ class CostUpdates:
     def forget(self, transaction_id: str) -> None:
         self._sent.pop(transaction_id, None)
         self._began.pop(transaction_id, None)
+        self._unfollowed.discard(transaction_id)
 
     def close(self) -> None:
         """The connection is gone: drop pending updates (a CALL would only wait for its timeout)."""

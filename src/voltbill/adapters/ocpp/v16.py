@@ -90,7 +90,8 @@ class ChargePoint16(ServerChargePoint, ChargePoint):
                 id_token=id_tag,
             ),
         )
-        self.costs.started(started.transaction_id, parse_timestamp(timestamp))
+        method = started.authorization.payment_method if started.authorization else None
+        self.costs.started(started.transaction_id, parse_timestamp(timestamp), method)
         return call_result.StartTransaction(
             transaction_id=int(started.transaction_id),
             id_tag_info=id_tag_info(started.authorization),  # type: ignore[arg-type]

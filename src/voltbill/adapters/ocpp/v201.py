@@ -98,7 +98,7 @@ class ChargePoint201(ServerChargePoint, ChargePoint):
             started = await self.db(
                 charging.start_session, self._start(transaction_id, at, evse, uid, uid_type, state, seq_no, samples)
             )
-            self.costs.started(transaction_id, at)
+            self.costs.started(transaction_id, at, None)  # 2.0.1 chargers show the cost: always followed
             return call_result.TransactionEvent(id_token_info=id_token_info(started.authorization))  # type: ignore[arg-type]
         if event_type == "Updated":
             auth = None
