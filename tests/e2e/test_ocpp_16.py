@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import secrets
 from datetime import UTC, datetime, timedelta
@@ -299,3 +300,37 @@ async def test_a_lost_start_without_readings_makes_a_session_at_the_stop(
     assert session["start_date_time"] == session["end_date_time"]
     assert (session["status"], session["kwh"], session["driver_id"]) == ("completed", "0", None)
     assert session["flags"] == ["started_unknown"]
+
+
+async def _session_with_two_readings(server: LiveServer, ocpp_client: Any) -> tuple[Any, str]:
+    """A 1.6 session of an invoice driver whose readings span two minutes, sent 1.5 s apart (cost interval 1 s)."""
+    cp, tag = setup(server)
+    t0 = an_hour_ago()
+    async with ocpp_client(server, cp, PASSWORD, "ocpp1.6") as charger:
+        charger.auto_answer = {"DataTransfer": {"status": "Accepted"}}
+        await charger.ok("BootNotification", {"chargePointVendor": "Acme", "chargePointModel": "AC22"})
+        start = {"connectorId": 1, "idTag": tag, "meterStart": 1000, "timestamp": ts(t0)}
+        txn = (await charger.ok("StartTransaction", start))["transactionId"]
+        for minute in (1, 2):
+            await asyncio.sleep(1.5)
+            reading = energy(t0 + timedelta(minutes=minute), 1000 + 200 * minute)
+            await charger.ok("MeterValues", {"connectorId": 1, "transactionId": txn, "meterValue": [reading]})
+        with contextlib.suppress(TimeoutError):  # a cost update, if one is sent
+            await charger.serve_calls(timeout=1.5)
+        return charger, str(txn)
+
+
+async def test_live_cost_is_priced_only_for_sessions_someone_follows(start_live_server: Any, ocpp_client: Any) -> None:
+    quiet = start_live_server(ocpp_cost_update_interval_s=1)
+    unfollowed: list[dict[str, Any]] = []
+    quiet.app.state.bus.subscribe("session.cost_updated", unfollowed.append)
+    charger, _ = await _session_with_two_readings(quiet, ocpp_client)
+    assert unfollowed == [] and charger.received_calls == []  # an invoice driver on a 1.6 charger: nobody follows
+
+    told = start_live_server(ocpp_cost_update_interval_s=1, ocpp16_cost_data_transfer=True)
+    followed: list[dict[str, Any]] = []
+    told.app.state.bus.subscribe("session.cost_updated", followed.append)
+    charger, txn = await _session_with_two_readings(told, ocpp_client)
+    assert followed and {e["transaction_id"] for e in followed} == {txn}
+    pushed = {(c[2], json.loads(c[3]["data"])["transactionId"]) for c in charger.received_calls}
+    assert pushed == {("DataTransfer", int(txn))}
