@@ -473,9 +473,18 @@ def _record_updates(
         change = changes.setdefault(session.id, {"sid": session.id, "seq": None, "start_wh": None})
         if upd.seq_no is not None:
             change["seq"] = max(upd.seq_no, change["seq"] or 0)
-        if change["start_wh"] is None and (first := first_energy_wh(upd.samples)) is not None:
+        needs_start = session.meter_start_wh is None and change["start_wh"] is None
+        if needs_start and (first := first_energy_wh(upd.samples)) is not None:
             change["start_wh"] = format(first, "f")
     _insert_ignoring_duplicates(uow, MeterValueRow, rows)
+    if changes and not uow.is_postgres:
+        # SQLite: the sessions that only need their liveness stamped (most of them) in one statement, not one
+        # sqlite3_step (and GIL round) per row; PostgreSQL pipelines the executemany below, in id order.
+        alive = sorted(sid for sid, c in changes.items() if c["seq"] is None and c["start_wh"] is None)
+        table = SessionRow.__table__
+        if alive:
+            uow.session.execute(update(table).where(table.c.id.in_(alive)).values(last_seen_at=now))
+        changes = {sid: c for sid, c in changes.items() if c["seq"] is not None or c["start_wh"] is not None}
     if changes:
         table = SessionRow.__table__
         seq = bindparam("seq", type_=Integer)
@@ -514,6 +523,7 @@ def _sessions_for_updates(uow: UnitOfWork, updates: Sequence[TransactionUpdate])
             table.c.evse_id,
             table.c.connector_id,
             table.c.status,
+            table.c.meter_start_wh,
         ).where(
             table.c.charge_point_id.in_(charge_points),
             or_(table.c.transaction_id.in_(transactions), table.c.status == "active"),
