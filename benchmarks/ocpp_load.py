@@ -241,7 +241,7 @@ def main() -> None:
     parser.add_argument("--settle", type=float, default=30)
     parser.add_argument("--window", type=float, default=60)
     parser.add_argument("--processes", type=int, default=2, help="simulator processes")
-    parser.add_argument("--burst-chargers", type=int, default=400)
+    parser.add_argument("--burst-chargers", type=int, default=400, help="0: no burst")
     parser.add_argument("--burst-window", type=float, default=30)
     parser.add_argument("--port", type=int, default=8191)
     parser.add_argument("--out", type=Path, default=None, help="write the results as JSON here")
@@ -267,6 +267,10 @@ def main() -> None:
                 rows.append(row)
                 print(f"[{kind}] ramp {json.dumps(row)}", file=sys.stderr)
             wait_until_idle(proc.pid)
+            if not args.burst_chargers:
+                results[kind] = {"steps": rows, "register_s": round(took, 1)}
+                engine.dispose()
+                continue
             burst = measure(
                 engine, proc.pid, args.port, args.burst_chargers, max(args.processes, 2), "LD-", meter_s=0.1,
                 heartbeat_s=30, ramp_s=5, settle_s=10, window_s=args.burst_window,
