@@ -455,7 +455,7 @@ def _record_updates(
     found: dict[tuple[Any, ...], Any],
     now: datetime,
 ) -> int:
-    """Meter values (one multi-row INSERT) and session liveness/seqNo (one executemany UPDATE)."""
+    """Meter values (one multi-row INSERT), then the sessions' liveness, seqNo and missing meter start."""
     rows: list[dict[str, Any]] = []
     changes: dict[str, dict[str, Any]] = {}
     clamped: set[str] = set()
