@@ -34,6 +34,14 @@ def _payment_method(uow: UnitOfWork, driver_id: str | None) -> str | None:
     return None if driver is None else driver.payment_method
 
 
+def _event_payment_method(ctx: PaymentsContext, event: Mapping[str, Any]) -> str | None:
+    """The driver's payment method, as the event carries it (charging puts it there) or looked up."""
+    if "payment_method" in event:
+        return event["payment_method"]  # type: ignore[no-any-return]
+    with ctx.db.read_uow() as uow:
+        return _payment_method(uow, event.get("driver_id"))
+
+
 def start_check(ctx: PaymentsContext, uow: UnitOfWork, token: Any) -> str | None:
     """``app.state.start_checks`` entry: a wallet must hold ``wallet_minimum``; a card driver needs a card on file."""
     driver_id = getattr(token, "driver_id", None)
@@ -96,7 +104,7 @@ def _tariff_currency(ctx: PaymentsContext, uow: UnitOfWork, charge_point_id: str
 
 def on_session_started(ctx: PaymentsContext, event: Mapping[str, Any]) -> None:
     """Pre-authorise card drivers; a declined hold stops the session."""
-    if event.get("payment_method") != "card":
+    if _event_payment_method(ctx, event) != "card":
         return
     with ctx.db.read_uow() as uow:
         currency = _tariff_currency(ctx, uow, str(event.get("charge_point_id")))
@@ -112,7 +120,7 @@ def on_session_started(ctx: PaymentsContext, event: Mapping[str, Any]) -> None:
 
 def on_cost_updated(ctx: PaymentsContext, event: Mapping[str, Any]) -> None:
     """Stop a wallet driver's session when its running cost reaches the wallet balance."""
-    if event.get("payment_method") != "wallet":
+    if _event_payment_method(ctx, event) != "wallet":
         return
     total = event["total_cost"]
     live = Decimal(str(total["incl_vat"] if total.get("incl_vat") is not None else total["excl_vat"]))
