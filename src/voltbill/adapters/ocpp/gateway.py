@@ -143,6 +143,17 @@ class OcppGateway:
         with self.db.read_uow() as uow:
             return use_case(uow, self.ctx, *args, **kwargs)
 
+    async def _offload(
+        self,
+        unit: Callable[..., Any],
+        limiter: anyio.CapacityLimiter,
+        use_case: Callable[..., Any],
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+    ) -> Any:
+        """``use_case`` inside ``unit`` (``_in_uow`` or ``_in_read_uow``) on one of ``limiter``'s worker threads."""
+        return await anyio.to_thread.run_sync(functools.partial(unit, use_case, args, kwargs), limiter=limiter)
+
     async def check_password(self, charge_point_id: str, password: str | None) -> bool:
         """Security profile 1: read the charger's secret in a short unit of work, then run argon2 outside any
         transaction (SQLite's write lock), at most ``_AUTH_CONCURRENCY`` at a time so a reconnect storm leaves
@@ -156,28 +167,23 @@ class OcppGateway:
 
     async def run(self, use_case: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         """``use_case(uow, ctx, *args, **kwargs)`` in a worker thread, in its own unit of work."""
-        call = functools.partial(self._in_uow, use_case, args, kwargs)
-        return await anyio.to_thread.run_sync(call, limiter=self._call_threads)
+        return await self._offload(self._in_uow, self._call_threads, use_case, args, kwargs)
 
     async def read(self, use_case: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         """Like ``run``, for a use case that only reads (it must not commit): no wait for SQLite's writer."""
-        call = functools.partial(self._in_read_uow, use_case, args, kwargs)
-        return await anyio.to_thread.run_sync(call, limiter=self._read_threads)
+        return await self._offload(self._in_read_uow, self._read_threads, use_case, args, kwargs)
 
     async def run_background(self, use_case: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         """Like ``run``, for work no charger waits for: its few threads leave the others to the answers."""
-        call = functools.partial(self._in_uow, use_case, args, kwargs)
-        return await anyio.to_thread.run_sync(call, limiter=self._background_threads)
+        return await self._offload(self._in_uow, self._background_threads, use_case, args, kwargs)
 
     async def read_background(self, use_case: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         """``run_background`` for a use case that only reads (live cost updates): never holds up a write."""
-        call = functools.partial(self._in_read_uow, use_case, args, kwargs)
-        return await anyio.to_thread.run_sync(call, limiter=self._background_threads)
+        return await self._offload(self._in_read_uow, self._background_threads, use_case, args, kwargs)
 
     async def run_batch(self, writes: list[Write]) -> None:
         """``charging.record_batch`` on the batch writer's own thread (never queued behind other work)."""
-        call = functools.partial(self._in_uow, charging.record_batch, (writes,), {})
-        await anyio.to_thread.run_sync(call, limiter=self._batch_thread)
+        await self._offload(self._in_uow, self._batch_thread, charging.record_batch, (writes,), {})
 
     async def record(self, write: Write) -> None:
         """Store a boot, status or transaction update through the write-behind batch; returns once committed."""
