@@ -89,17 +89,14 @@ class SessionRow(Base):
 
 
 class MeterValueRow(Base):
-    """One sampled value (OCPP SampledValue), stored once per charger, transaction, time, measurand and phase."""
+    """One sampled value (OCPP SampledValue), stored once per session (= charger and transaction), time, measurand
+    and phase. That unique index is also the one every read uses (by session); there is no other (migration 0007)."""
 
     __tablename__ = "meter_values"
-    __table_args__ = (
-        UniqueConstraint(
-            "charge_point_id", "transaction_id", "timestamp", "measurand", "phase", name="uq_meter_values_sample"
-        ),
-    )
+    __table_args__ = (UniqueConstraint("session_id", "timestamp", "measurand", "phase", name="uq_meter_values_sample"),)
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
-    session_id: Mapped[str] = mapped_column(String(40), ForeignKey("sessions.id"), index=True)
+    session_id: Mapped[str] = mapped_column(String(40), ForeignKey("sessions.id"))
     charge_point_id: Mapped[str] = mapped_column(String(64))
     transaction_id: Mapped[str] = mapped_column(String(64))
     timestamp: Mapped[datetime] = mapped_column(UtcDateTime)
