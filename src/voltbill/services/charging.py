@@ -2,12 +2,13 @@
 
 Every use case is idempotent on the charger's own identifiers, because chargers retry and replay after being
 offline: a session is unique per charger + transaction id (1.6 starts also per start key), a meter value per
-charger + transaction + timestamp + measurand + phase, a status change per connector + timestamp + status, and a
-session is closed and priced once. Events are published after the commit that made them true.
+session (charger + transaction) + timestamp + measurand + phase, a status change per connector + timestamp +
+status, and a session is closed and priced once. Events are published after the commit that made them true.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 import secrets
 from collections.abc import Callable, Sequence
@@ -265,21 +266,12 @@ def _record_boots(uow: UnitOfWork, boots: Sequence[BootReport], now: datetime) -
     """Update the charge points that booted (the last report per charger wins); returns how many exist."""
     if not boots:
         return 0
-    table = ChargePoint.__table__
     latest = {b.charge_point_id: b for b in boots}
     result = uow.session.execute(
-        update(table)
-        .where(table.c.id == bindparam("cid"))
-        .values(
-            vendor=func.coalesce(bindparam("vendor", type_=String), table.c.vendor),
-            model=func.coalesce(bindparam("model", type_=String), table.c.model),
-            firmware_version=func.coalesce(bindparam("firmware", type_=String), table.c.firmware_version),
-            protocol=func.coalesce(bindparam("proto", type_=String), table.c.protocol),
-            last_seen_at=now,
-        ),
+        _batch_statements(uow.session.get_bind().dialect.name).boots,
         [
             {"cid": b.charge_point_id, "vendor": b.vendor, "model": b.model, "firmware": b.firmware_version,
-             "proto": b.protocol}
+             "proto": b.protocol, "now": now}
             for _, b in sorted(latest.items())
         ],
     )  # fmt: skip
@@ -305,18 +297,8 @@ def _record_statuses(uow: UnitOfWork, ctx: ChargingContext, changes: Sequence[St
         key = (row["charge_point_id"], row["evse_id"], row["connector_id"])
         if key not in newest or newest[key]["timestamp"] <= row["timestamp"]:
             newest[key] = row
-    dialect = postgresql if uow.is_postgres else sqlite
-    insert = dialect.insert(ConnectorStatusRow.__table__)
-    current = ConnectorStatusRow.__table__.c
-    uow.session.execute(
-        insert.on_conflict_do_update(
-            index_elements=[current.charge_point_id, current.evse_id, current.connector_id],
-            set_={"status": insert.excluded.status, "error_code": insert.excluded.error_code,
-                  "timestamp": insert.excluded.timestamp},
-            where=current.timestamp <= insert.excluded.timestamp,
-        ),
-        [newest[key] for key in sorted(newest)],
-    )  # fmt: skip
+    statements = _batch_statements(uow.session.get_bind().dialect.name)
+    uow.session.execute(statements.current_status, [newest[key] for key in sorted(newest)])
 
 
 def _sample_row(session_id: str, cp_id: str, transaction_id: str, at: datetime, s: Sample) -> dict[str, Any]:
@@ -444,6 +426,73 @@ def start_session(
     return SessionStart(row.id, row.transaction_id, auth, replayed=False)
 
 
+@dataclass(frozen=True)
+class _BatchStatements:
+    boots: Any
+    current_status: Any
+    alive: Any
+    session_progress: Any
+    sessions: Any
+
+
+@functools.cache
+def _batch_statements(dialect_name: str) -> _BatchStatements:
+    """The write-behind batch's statements, built once per dialect (values go in as bind parameters).
+
+    Built per batch they cost the GIL on every batch (SQLAlchemy derives a cache key from each new construct) and
+    left cyclic garbage (``insert.excluded`` copies the whole table each time) that the collector then cleared in
+    pauses of hundreds of milliseconds, with the event loop stopped (benchmarks/ocpp_load.py).
+    """
+    cp = ChargePoint.__table__
+    boots = (
+        update(cp)
+        .where(cp.c.id == bindparam("cid"))
+        .values(
+            vendor=func.coalesce(bindparam("vendor", type_=String), cp.c.vendor),
+            model=func.coalesce(bindparam("model", type_=String), cp.c.model),
+            firmware_version=func.coalesce(bindparam("firmware", type_=String), cp.c.firmware_version),
+            protocol=func.coalesce(bindparam("proto", type_=String), cp.c.protocol),
+            last_seen_at=bindparam("now", type_=cp.c.last_seen_at.type),
+        )
+    )
+    insert = (postgresql if dialect_name == "postgresql" else sqlite).insert(ConnectorStatusRow.__table__)
+    current = ConnectorStatusRow.__table__.c
+    current_status = insert.on_conflict_do_update(
+        index_elements=[current.charge_point_id, current.evse_id, current.connector_id],
+        set_={"status": insert.excluded.status, "error_code": insert.excluded.error_code,
+              "timestamp": insert.excluded.timestamp},
+        where=current.timestamp <= insert.excluded.timestamp,
+    )  # fmt: skip
+    table = SessionRow.__table__
+    now = bindparam("now", type_=table.c.last_seen_at.type)
+    alive = update(table).where(table.c.id.in_(bindparam("ids", expanding=True))).values(last_seen_at=now)
+    seq = bindparam("seq", type_=Integer)
+    newer = seq > func.coalesce(table.c.last_seq_no, -1)  # retried and replayed events are not newer
+    session_progress = (
+        update(table)
+        .where(table.c.id == bindparam("sid"))
+        .values(
+            last_seen_at=now,
+            last_seq_no=case((newer, seq), else_=table.c.last_seq_no),
+            seq_no_count=table.c.seq_no_count + case((newer, 1), else_=0),
+            meter_start_wh=func.coalesce(table.c.meter_start_wh, bindparam("start_wh", type_=String)),
+        )
+    )
+    sessions = select(
+        table.c.id,
+        table.c.charge_point_id,
+        table.c.transaction_id,
+        table.c.evse_id,
+        table.c.connector_id,
+        table.c.status,
+        table.c.meter_start_wh,
+    ).where(
+        table.c.charge_point_id.in_(bindparam("cps", expanding=True)),
+        or_(table.c.transaction_id.in_(bindparam("txs", expanding=True)), table.c.status == "active"),
+    )
+    return _BatchStatements(boots, current_status, alive, session_progress, sessions)
+
+
 def _update_key(upd: TransactionUpdate) -> tuple[Any, ...]:
     return (upd.charge_point_id, upd.transaction_id, None if upd.transaction_id else upd.connector_id)
 
@@ -481,24 +530,14 @@ def _record_updates(
         # SQLite: the sessions that only need their liveness stamped (most of them) in one statement, not one
         # sqlite3_step (and GIL round) per row; PostgreSQL pipelines the executemany below, in id order.
         alive = sorted(sid for sid, c in changes.items() if c["seq"] is None and c["start_wh"] is None)
-        table = SessionRow.__table__
         if alive:
-            uow.session.execute(update(table).where(table.c.id.in_(alive)).values(last_seen_at=now))
+            statement = _batch_statements(uow.session.get_bind().dialect.name).alive
+            uow.session.execute(statement, {"ids": alive, "now": now})
         changes = {sid: c for sid, c in changes.items() if c["seq"] is not None or c["start_wh"] is not None}
     if changes:
-        table = SessionRow.__table__
-        seq = bindparam("seq", type_=Integer)
-        newer = seq > func.coalesce(table.c.last_seq_no, -1)  # retried and replayed events are not newer
         uow.session.execute(
-            update(table)
-            .where(table.c.id == bindparam("sid"))
-            .values(
-                last_seen_at=now,
-                last_seq_no=case((newer, seq), else_=table.c.last_seq_no),
-                seq_no_count=table.c.seq_no_count + case((newer, 1), else_=0),
-                meter_start_wh=func.coalesce(table.c.meter_start_wh, bindparam("start_wh", type_=String)),
-            ),
-            [changes[sid] for sid in sorted(changes)],  # rows locked in id order, as in touch_sessions: no deadlock
+            _batch_statements(uow.session.get_bind().dialect.name).session_progress,
+            [{**changes[sid], "now": now} for sid in sorted(changes)],  # id order, as in touch_sessions: no deadlock
         )
     for session_id in clamped:
         row = uow.session.get(SessionRow, session_id)
@@ -514,20 +553,9 @@ def _sessions_for_updates(uow: UnitOfWork, updates: Sequence[TransactionUpdate])
     transactions = {u.transaction_id for u in updates if u.transaction_id is not None}
     if not charge_points:
         return {}
-    table = SessionRow.__table__
     result = uow.session.execute(
-        select(
-            table.c.id,
-            table.c.charge_point_id,
-            table.c.transaction_id,
-            table.c.evse_id,
-            table.c.connector_id,
-            table.c.status,
-            table.c.meter_start_wh,
-        ).where(
-            table.c.charge_point_id.in_(charge_points),
-            or_(table.c.transaction_id.in_(transactions), table.c.status == "active"),
-        )
+        _batch_statements(uow.session.get_bind().dialect.name).sessions,
+        {"cps": sorted(charge_points), "txs": sorted(transactions)},
     )
     found: dict[tuple[Any, ...], Any] = {}
     for row in result:
