@@ -28,6 +28,7 @@ import sqlalchemy as sa
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from ocpp_load import API_KEY, PYTHON, ROOT, database, machine, raise_nofile, rss_mib
+from voltbill.gc_pacing import tune_gc
 from voltbill.simulator.config import SimulationConfig
 from voltbill.simulator.register import register
 from voltbill.simulator.runner import build_chargers, run_simulation
@@ -178,6 +179,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
     raise_nofile()
+    tune_gc()  # the simulated chargers run in this process: tuned as `voltbill simulate` is
     results: dict[str, Any] = {"machine": machine(), "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds")}
     for kind in args.db.split(","):
         results[kind] = asyncio.run(soak(kind, args))

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import gc
 import json
 import resource
 import sys
@@ -18,6 +17,7 @@ from rich.table import Table
 from voltbill.cli import app, fail, one_line_errors
 from voltbill.domain.clock import ensure_utc
 from voltbill.domain.errors import InvalidInput
+from voltbill.gc_pacing import tune_gc
 from voltbill.simulator.config import SimulationConfig
 from voltbill.simulator.stats import Stats
 
@@ -164,10 +164,9 @@ async def _run_with_progress(config: SimulationConfig, err: Console) -> dict[str
 def _run_loop(main: Coroutine[Any, Any, T]) -> T:
     """Run the chargers on uvloop when it is installed (it comes with uvicorn[standard] on Linux and macOS): it costs
     less CPU per message than asyncio's own loop, which counts when simulator and server share a machine. The
-    garbage collector is tuned as in the server (``adapters.ocpp.gateway.tune_interpreter``): its pauses would
-    show up as answer latency."""
-    gc.freeze()
-    gc.set_threshold(20_000, 50, 100)
+    garbage collector is tuned and paced as in the server (``voltbill.gc_pacing``): its pauses would show up as
+    answer latency."""
+    tune_gc()
     try:
         import uvloop
     except ImportError:

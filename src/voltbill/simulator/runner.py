@@ -9,6 +9,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from voltbill.gc_pacing import pace_gc
 from voltbill.simulator.charger import SimulatedCharger
 from voltbill.simulator.config import ChargerSpec, SimulationConfig
 from voltbill.simulator.curves import DEFAULT_LIMIT_W
@@ -77,6 +78,7 @@ async def run_simulation(
         for i, c in enumerate(chargers)
     ]
     started = time.monotonic()
+    pacer = asyncio.create_task(pace_gc(), name="gc-pacer")  # GC pauses would count as answer time
     warm = config.warmup_s <= 0
     all_done = asyncio.gather(*runs, return_exceptions=True)
     try:
@@ -98,6 +100,7 @@ async def run_simulation(
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(asyncio.shield(all_done), timeout=config.timeout_s + 5)
     finally:
+        pacer.cancel()
         for task in runs:
             task.cancel()
         results = await all_done

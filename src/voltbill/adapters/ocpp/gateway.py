@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
-import gc
 import logging
 import queue
 import sys
@@ -26,6 +25,7 @@ import anyio.to_thread
 from voltbill.adapters.ocpp.connections import ConnectionRegistry, registry
 from voltbill.adapters.store.db import Database
 from voltbill.config import Settings
+from voltbill.gc_pacing import pace_gc, tune_gc
 from voltbill.services import charger_auth, charging
 from voltbill.services.charging import ChargingContext, Write
 
@@ -48,15 +48,10 @@ def tune_interpreter() -> None:
       and psycopg around every round trip, then waits to get it back; with CPython's default 5 ms switch interval
       each wait can last 5 ms while the loop runs (the convoy effect): a batch of a few hundred rows took seconds.
       A 0.2 ms interval bounds each wait.
-    - The cyclic garbage collector stops everything while it runs. With 3,000 chargers connected a full
-      collection took ~1 s every ~12 s (the p99 of every answer); most of what it scanned was the ~180,000 objects
-      of the imported code. Those are frozen (never scanned again; they live as long as the process), and the
-      young generations are collected less often, so short-lived per-message objects die by reference count
-      before they are promoted and full collections become rare.
+    - The cyclic garbage collector is tuned and paced as ``voltbill.gc_pacing`` says (``start`` runs the pacer).
     """
     sys.setswitchinterval(0.0002)
-    gc.freeze()
-    gc.set_threshold(20_000, 50, 100)
+    tune_gc()
 
 
 def _charger_secret(uow: Any, _ctx: ChargingContext, charge_point_id: str) -> charger_auth.ChargerSecret | None:
@@ -237,6 +232,7 @@ class OcppGateway:
         self._tasks = [
             asyncio.create_task(self._every(_TOUCH_EVERY_S, self._touch), name="ocpp-touch"),
             asyncio.create_task(self._every(self._sweep_interval(), self._sweep), name="ocpp-timeouts"),
+            asyncio.create_task(pace_gc(), name="gc-pacer"),
         ]
 
     async def stop(self) -> None:
