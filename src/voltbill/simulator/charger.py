@@ -377,6 +377,10 @@ class SimulatedCharger:
             self._wake.clear()
             if await self.clock.wait(self._wake, interval):
                 continue
+            if self._online.is_set() and not self._outbox.empty():
+                # Online but behind (the server answers slower than the sample interval, as in a burst): this
+                # sample would only wait in the queue; the next one covers its interval (the register is cumulative).
+                continue
             now = self.clock.now()
             reading = curve.advance((now - last).total_seconds())
             last = now
