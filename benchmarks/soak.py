@@ -27,13 +27,39 @@ import httpx
 import sqlalchemy as sa
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from ocpp_load import API_KEY, PYTHON, ROOT, database, machine, raise_nofile, rss_mib
+from ocpp_load import API_KEY, PYTHON, ROOT, database, machine, raise_nofile
 from voltbill.gc_pacing import tune_gc
 from voltbill.simulator.config import SimulationConfig
 from voltbill.simulator.register import register
 from voltbill.simulator.runner import build_chargers, run_simulation
 
 PREFIX = "SK-"
+
+
+def memory_mib(pid: int) -> tuple[float, float, float]:
+    """The process's resident memory from /proc: total, anonymous (the heaps: Python objects, SQLite's page caches)
+    and file-backed or shared (mapped libraries, SQLite's WAL index), in MiB."""
+    kib: dict[str, int] = {}
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        name, _, value = line.partition(":")
+        if name in ("VmRSS", "RssAnon", "RssFile", "RssShmem"):
+            kib[name] = int(value.split()[0])
+    return (
+        round(kib["VmRSS"] / 1024, 1),
+        round(kib["RssAnon"] / 1024, 1),
+        round((kib["RssFile"] + kib["RssShmem"]) / 1024, 1),
+    )
+
+
+def growth_mib_per_min(samples: list[tuple[float, float, float, float]], since_s: float) -> float | None:
+    """Least-squares slope of total RSS over the samples taken from ``since_s`` on (MiB per minute)."""
+    points = [(t, rss) for t, rss, _, _ in samples if t >= since_s]
+    if len(points) < 3:
+        return None
+    mean_t = sum(t for t, _ in points) / len(points)
+    mean_r = sum(r for _, r in points) / len(points)
+    slope = sum((t - mean_t) * (r - mean_r) for t, r in points) / sum((t - mean_t) ** 2 for t, _ in points)
+    return round(slope * 60, 2)
 
 
 class Server:
@@ -91,7 +117,7 @@ async def soak(kind: str, args: argparse.Namespace) -> dict[str, Any]:
                 idle_s=10 * 60, gap_s=5 * 60, duration_s=ramp + 15 + args.minutes * 60, ramp_s=ramp, warmup_s=ramp + 15,
                 timeout_s=30, validate=False, seed=args.seed,
             )  # fmt: skip
-            rss: list[tuple[float, float]] = []
+            rss: list[tuple[float, float, float, float]] = []  # (seconds, total, anonymous, file-backed) MiB
             started = time.monotonic()
             simulation = asyncio.create_task(run_simulation(config))
             rng = random.Random(args.seed)
@@ -105,7 +131,7 @@ async def soak(kind: str, args: argparse.Namespace) -> dict[str, Any]:
                     await server.start()
                 assert server.proc is not None
                 with contextlib.suppress(FileNotFoundError):
-                    rss.append((round(elapsed), round(rss_mib(server.proc.pid), 1)))
+                    rss.append((round(elapsed), *memory_mib(server.proc.pid)))
                 await asyncio.wait({simulation}, timeout=10)
             summary, chargers = simulation.result()
             await asyncio.sleep(5)  # last stops are priced
@@ -126,6 +152,10 @@ async def soak(kind: str, args: argparse.Namespace) -> dict[str, Any]:
         },
         "errors_by_kind": summary["errors_by_kind"],
         "rss_mib": rss,
+        # RSS trend over the second half of the measured window (meaningless across kills: each restart begins anew)
+        "rss_growth_mib_per_min_second_half": None
+        if args.kills
+        else growth_mib_per_min(rss, ramp + 15 + args.minutes * 30),
         **check,
     }
 

@@ -3,7 +3,8 @@
 Transaction messages (start, meter values, stop) go through an outbox that keeps them, in order, while the
 connection is down and resends each with its original message id after reconnecting, as OCPP 1.6 §4.7 / 2.0.1
 E12 ask of chargers with queued transaction messages; the server recognises a resend by that id. Heartbeats and
-status notifications are only sent while online.
+status notifications are only sent while online. While online, a meter sample that falls due before the outbox has
+drained is skipped, so a charger never runs ahead of the server's answers (each message waits for its answer).
 """
 
 from __future__ import annotations
