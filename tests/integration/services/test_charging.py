@@ -79,6 +79,45 @@ def test_a_replayed_batch_of_meter_values_changes_nothing(database_url: str) -> 
         assert stored == 3
 
 
+def test_a_batch_stores_samples_and_statuses_exactly_as_reported(database_url: str) -> None:
+    db, ctx, cp, _ = prepared(database_url)
+    with db.uow() as uow:
+        started = charging.start_session(
+            uow, ctx, StartSession(cp, "ocpp1.6", 1, 1, NOW - timedelta(hours=1), Decimal(0), id_token="X")
+        )
+    at = NOW - timedelta(minutes=30, microseconds=250_000)
+    samples = (
+        Sample(at, ENERGY_REGISTER, "", Decimal("12345.6789"), "Wh", "Sample.Periodic"),
+        Sample(at, "Power.Active.Import", "L1", Decimal("7100.10")),  # no unit, no context: NULLs
+        Sample(at, "Power.Active.Import", "L1", Decimal("9999")),  # same key in the same batch: skipped
+    )
+    statuses = [
+        charging.StatusChange(cp, 1, 1, "Charging", at),  # no error code in the whole batch: a column of NULLs
+        charging.StatusChange(cp, 1, 1, "Charging", at),
+    ]
+    with db.uow() as uow:
+        charging.record_batch(uow, ctx, [*statuses, TransactionUpdate(cp, started.transaction_id, 1, samples)])
+    with db.uow() as uow:
+        meter = MeterValueRow
+        stored = uow.session.execute(
+            select(meter.timestamp, meter.measurand, meter.phase, meter.value, meter.unit, meter.context)
+            .where(meter.session_id == started.session_id)
+            .order_by(meter.id)
+        ).all()
+        history = uow.session.execute(
+            select(
+                ConnectorStatusHistoryRow.status,
+                ConnectorStatusHistoryRow.error_code,
+                ConnectorStatusHistoryRow.timestamp,
+            ).where(ConnectorStatusHistoryRow.charge_point_id == cp)
+        ).all()
+    assert [tuple(m) for m in stored] == [
+        (at, ENERGY_REGISTER, "", Decimal("12345.6789"), "Wh", "Sample.Periodic"),
+        (at, "Power.Active.Import", "L1", Decimal("7100.10"), None, None),
+    ]
+    assert [tuple(h) for h in history] == [("Charging", None, at)]
+
+
 def test_a_silent_session_is_closed_by_timeout_at_its_last_reading_and_priced(database_url: str) -> None:
     db, ctx, cp, events = prepared(database_url)
     with db.uow() as uow:

@@ -1,19 +1,23 @@
-"""Multi-row ``INSERT ... ON CONFLICT DO NOTHING`` for the hot write paths.
+"""Multi-row ``INSERT ... ON CONFLICT DO NOTHING`` for the hot write paths (meter values, status history).
 
-A list of rows goes to the driver as ``executemany``. pysqlite then runs one ``sqlite3_step`` per row and releases
-and re-takes the GIL around each, so in a server whose event loop holds the GIL most of the time every row waits
-for a thread switch (the convoy effect; see ``adapters/ocpp/gateway.py``). On SQLite the rows are therefore sent
-as one statement with many ``VALUES`` tuples (stepped once), bound through the columns' own SQLAlchemy types.
-PostgreSQL keeps ``executemany``, which psycopg 3 pipelines into one round trip.
+A list of rows sent as ``executemany`` costs one statement per row. pysqlite then runs one ``sqlite3_step`` per row
+and releases and re-takes the GIL around each, so in a server whose event loop holds the GIL most of the time every
+row waits for a thread switch (the convoy effect; see ``adapters/ocpp/gateway.py``); psycopg 3 pipelines the rows
+into one round trip, but PostgreSQL still plans and executes an INSERT per row. So:
+
+- SQLite: statements with many ``VALUES`` tuples each (stepped once), in a few fixed sizes (``_chunk_sizes``).
+- PostgreSQL: ``INSERT ... SELECT * FROM unnest(%s::type[], ...)``: one array parameter per column, whatever the
+  number of rows, so the statement text never changes and psycopg prepares it once per connection.
+
+Values are bound through the columns' own SQLAlchemy types, as the ORM would bind them.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from sqlalchemy import Table
-from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Session
 
@@ -36,21 +40,42 @@ def insert_ignoring_duplicates(session: Session, table: Table, rows: Sequence[di
         return
     connection = session.connection()
     dialect = connection.dialect
-    if dialect.name != "sqlite":
-        session.execute(postgresql.insert(table).on_conflict_do_nothing(), list(rows))
-        return
     columns = list(rows[0])
     processors = [_processor(table, name, dialect) for name in columns]
     quote = dialect.identifier_preparer.quote
-    head = f"INSERT INTO {quote(table.name)} ({', '.join(quote(c) for c in columns)}) VALUES "
+    head = f"INSERT INTO {quote(table.name)} ({', '.join(quote(c) for c in columns)}) "
+    if dialect.name == "postgresql":
+        arrays: list[list[Any]] = [[] for _ in columns]
+        for row in rows:
+            for array, name, process in zip(arrays, columns, processors, strict=True):
+                value = row[name]
+                array.append(process(value) if process is not None else value)
+        casts = ", ".join(f"%s::{table.c[name].type.compile(dialect=dialect)}[]" for name in columns)
+        connection.exec_driver_sql(f"{head}SELECT * FROM unnest({casts}) ON CONFLICT DO NOTHING", tuple(arrays))
+        return
     placeholders = "(" + ", ".join("?" * len(columns)) + ")"
-    per_statement = _SQLITE_MAX_VARIABLES // len(columns)
-    for first in range(0, len(rows), per_statement):
-        chunk = rows[first : first + per_statement]
+    first = 0
+    for size in _chunk_sizes(len(rows), _SQLITE_MAX_VARIABLES // len(columns)):
         params: list[Any] = []
-        for row in chunk:
+        for row in rows[first : first + size]:
             for name, process in zip(columns, processors, strict=True):
                 value = row[name]
                 params.append(process(value) if process is not None else value)
-        sql = head + ", ".join([placeholders] * len(chunk)) + " ON CONFLICT DO NOTHING"
+        first += size
+        sql = head + "VALUES " + ", ".join([placeholders] * size) + " ON CONFLICT DO NOTHING"
         connection.exec_driver_sql(sql, tuple(params))
+
+
+def _chunk_sizes(rows: int, most: int) -> Iterator[int]:
+    """Statement sizes (rows per INSERT) for ``rows`` rows: powers of two, none above ``most``, largest first.
+
+    pysqlite keeps the last 128 prepared statements of each connection, keyed by their text. With one statement per
+    batch, every new batch size compiled a statement of its own and kept it: ~0.3 MiB for 200 meter value rows, so
+    batches of 1-400 rows filled ~36 MiB per connection, and the server's memory grew for as long as new sizes
+    turned up (benchmarks/soak.py). Powers of two give a dozen texts per table, each compiled once per connection.
+    """
+    largest = 1 << (most.bit_length() - 1)
+    while rows:
+        size = min(largest, 1 << (rows.bit_length() - 1))
+        yield size
+        rows -= size
