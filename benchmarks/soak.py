@@ -51,9 +51,11 @@ def memory_mib(pid: int) -> tuple[float, float, float]:
     )
 
 
-def growth_mib_per_min(samples: list[tuple[float, float, float, float]], since_s: float) -> float | None:
-    """Least-squares slope of total RSS over the samples taken from ``since_s`` on (MiB per minute)."""
-    points = [(t, rss) for t, rss, _, _ in samples if t >= since_s]
+def growth_mib_per_min(
+    samples: list[tuple[float, float, float, float]], since_s: float, until_s: float
+) -> float | None:
+    """Least-squares slope of total RSS over the samples taken from ``since_s`` to ``until_s`` (MiB per minute)."""
+    points = [(t, rss) for t, rss, _, _ in samples if since_s <= t <= until_s]
     if len(points) < 3:
         return None
     mean_t = sum(t for t, _ in points) / len(points)
@@ -152,10 +154,11 @@ async def soak(kind: str, args: argparse.Namespace) -> dict[str, Any]:
         },
         "errors_by_kind": summary["errors_by_kind"],
         "rss_mib": rss,
-        # RSS trend over the second half of the measured window (meaningless across kills: each restart begins anew)
+        # RSS trend over the second half of the measured window, the final stop wave left out (meaningless across
+        # kills: each restart begins anew)
         "rss_growth_mib_per_min_second_half": None
         if args.kills
-        else growth_mib_per_min(rss, ramp + 15 + args.minutes * 30),
+        else growth_mib_per_min(rss, ramp + 15 + args.minutes * 30, ramp + 15 + args.minutes * 60),
         **check,
     }
 
