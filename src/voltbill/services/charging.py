@@ -509,7 +509,7 @@ def _record_updates(
     found: dict[tuple[Any, ...], Any],
     now: datetime,
 ) -> int:
-    """Meter values (one multi-row INSERT), then the sessions' seqNo and missing meter start."""
+    """Meter values (bulk INSERT, ``adapters/store/bulk.py``), then the sessions' seqNo and missing meter start."""
     rows: list[dict[str, Any]] = []
     changes: dict[str, dict[str, Any]] = {}
     clamped: set[str] = set()
