@@ -44,26 +44,20 @@ def insert_ignoring_duplicates(session: Session, table: Table, rows: Sequence[di
     processors = [_processor(table, name, dialect) for name in columns]
     quote = dialect.identifier_preparer.quote
     head = f"INSERT INTO {quote(table.name)} ({', '.join(quote(c) for c in columns)}) "
+    pairs = list(zip(columns, processors, strict=True))
+    bound = [[process(row[name]) if process is not None else row[name] for name, process in pairs] for row in rows]
     if dialect.name == "postgresql":
-        arrays: list[list[Any]] = [[] for _ in columns]
-        for row in rows:
-            for array, name, process in zip(arrays, columns, processors, strict=True):
-                value = row[name]
-                array.append(process(value) if process is not None else value)
+        arrays = tuple(list(column) for column in zip(*bound, strict=True))
         casts = ", ".join(f"%s::{table.c[name].type.compile(dialect=dialect)}[]" for name in columns)
-        connection.exec_driver_sql(f"{head}SELECT * FROM unnest({casts}) ON CONFLICT DO NOTHING", tuple(arrays))
+        connection.exec_driver_sql(f"{head}SELECT * FROM unnest({casts}) ON CONFLICT DO NOTHING", arrays)
         return
     placeholders = "(" + ", ".join("?" * len(columns)) + ")"
     first = 0
     for size in _chunk_sizes(len(rows), _SQLITE_MAX_VARIABLES // len(columns)):
-        params: list[Any] = []
-        for row in rows[first : first + size]:
-            for name, process in zip(columns, processors, strict=True):
-                value = row[name]
-                params.append(process(value) if process is not None else value)
+        params = tuple(value for values in bound[first : first + size] for value in values)
         first += size
         sql = head + "VALUES " + ", ".join([placeholders] * size) + " ON CONFLICT DO NOTHING"
-        connection.exec_driver_sql(sql, tuple(params))
+        connection.exec_driver_sql(sql, params)
 
 
 def _chunk_sizes(rows: int, most: int) -> Iterator[int]:
