@@ -127,11 +127,19 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def rss_mib(pid: int) -> float:
+def memory_mib(pid: int) -> tuple[float, float, float]:
+    """The process's resident memory from /proc: total, anonymous (the heaps: Python objects, SQLite's page caches)
+    and file-backed or shared (mapped libraries, SQLite's WAL index), in MiB."""
+    kib: dict[str, int] = {}
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
+        name, _, value = line.partition(":")
+        if name in ("VmRSS", "RssAnon", "RssFile", "RssShmem"):
+            kib[name] = int(value.split()[0])
+    return (
+        round(kib["VmRSS"] / 1024, 1),
+        round(kib["RssAnon"] / 1024, 1),
+        round((kib["RssFile"] + kib["RssShmem"]) / 1024, 1),
+    )
 
 
 def wait_until_idle(pid: int, limit_s: float = 180) -> None:
@@ -198,7 +206,7 @@ def measure(
     rows0, cpu0, t0 = meter_rows(engine), cpu_seconds(server_pid), time.monotonic()
     time.sleep(max(0.0, warmup + window_s - (time.monotonic() - started)))
     rows1, cpu1, t1 = meter_rows(engine), cpu_seconds(server_pid), time.monotonic()
-    rss = rss_mib(server_pid)
+    rss = memory_mib(server_pid)[0]
     summaries = collect(procs)
     elapsed = t1 - t0
     all_p99 = max(s["latency_ms"]["all"]["p99"] for s in summaries)

@@ -27,28 +27,13 @@ import httpx
 import sqlalchemy as sa
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from ocpp_load import API_KEY, PYTHON, ROOT, database, machine, raise_nofile
+from ocpp_load import API_KEY, PYTHON, ROOT, database, machine, memory_mib, raise_nofile
 from voltbill.gc_pacing import tune_gc
 from voltbill.simulator.config import SimulationConfig
 from voltbill.simulator.register import register
 from voltbill.simulator.runner import build_chargers, run_simulation
 
 PREFIX = "SK-"
-
-
-def memory_mib(pid: int) -> tuple[float, float, float]:
-    """The process's resident memory from /proc: total, anonymous (the heaps: Python objects, SQLite's page caches)
-    and file-backed or shared (mapped libraries, SQLite's WAL index), in MiB."""
-    kib: dict[str, int] = {}
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        name, _, value = line.partition(":")
-        if name in ("VmRSS", "RssAnon", "RssFile", "RssShmem"):
-            kib[name] = int(value.split()[0])
-    return (
-        round(kib["VmRSS"] / 1024, 1),
-        round(kib["RssAnon"] / 1024, 1),
-        round((kib["RssFile"] + kib["RssShmem"]) / 1024, 1),
-    )
 
 
 def growth_mib_per_min(
