@@ -4,7 +4,6 @@ matching rules, and the session sweeper."""
 from __future__ import annotations
 
 import random
-import secrets
 import threading
 import time
 from datetime import UTC, datetime, timedelta
@@ -13,8 +12,8 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import func, select
 
+from charging_db import LOCATION, registered_charge_point
 from voltbill.adapters.store.db import Database
-from voltbill.adapters.store.migrate import migrate
 from voltbill.adapters.store.tables.sessions import (
     ConnectorStatusHistoryRow,
     ConnectorStatusRow,
@@ -25,35 +24,17 @@ from voltbill.domain.clock import FixedClock
 from voltbill.domain.errors import NotFound
 from voltbill.domain.sessions import ENERGY_REGISTER, Sample
 from voltbill.services import charging, registry
-from voltbill.services.access import ensure_operator
 from voltbill.services.charging import ChargingContext, StartSession, TransactionUpdate
 from voltbill.services.events import EventBus
 
 NOW = datetime(2025, 3, 4, 12, 0, tzinfo=UTC)
-LOCATION = {
-    "address": "Kade 1",
-    "city": "Amsterdam",
-    "country": "NLD",
-    "coordinates": {"latitude": "52.37404", "longitude": "4.91422"},
-    "time_zone": "Europe/Amsterdam",
-}
 
 
 def prepared(database_url: str) -> tuple[Database, ChargingContext, str, list[dict[str, object]]]:
-    migrate(database_url)
-    db = Database(database_url)
     clock = FixedClock(NOW)
+    db, cp = registered_charge_point(database_url, clock)
     bus, events = EventBus(), []
     bus.subscribe("session.priced", events.append)
-    cp = f"CP-{secrets.token_hex(3)}"
-    with db.uow() as uow:
-        ensure_operator(uow, "default", clock=clock)
-        tariff = {
-            "currency": "EUR",
-            "elements": [{"price_components": [{"type": "ENERGY", "price": "0.20", "step_size": 1}]}],
-        }
-        registry.upsert_tariff(uow, "default", "T1", tariff, clock=clock)
-        registry.upsert_charge_point(uow, "default", cp, password=None, tariff_id="T1", location=LOCATION, clock=clock)
     return db, ChargingContext(bus=bus, clock=clock), cp, events
 
 
