@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
@@ -31,14 +32,34 @@ from sqlalchemy.orm import Session
 
 _SQLITE_MAX_VARIABLES = 32_766  # SQLITE_MAX_VARIABLE_NUMBER since SQLite 3.32
 
-_processors: dict[tuple[str, str, str], Callable[[Any], Any] | None] = {}
+
+@dataclass(frozen=True)
+class _Insert:
+    """What a bulk insert into one table with one set of columns needs, built once per dialect."""
+
+    processors: tuple[Callable[[Any], Any] | None, ...]  # the columns' bind processors (None: the value as is)
+    head: str  # INSERT INTO table (columns)
+    postgresql_rows: str  # PostgreSQL: the rest of the statement, the SELECT from the JSON rows (SQLite: empty)
 
 
-def _processor(table: Table, column: str, dialect: Dialect) -> Callable[[Any], Any] | None:
-    key = (table.name, column, dialect.name)
-    if key not in _processors:
-        _processors[key] = table.c[column].type.bind_processor(dialect)
-    return _processors[key]
+_inserts: dict[tuple[str, tuple[str, ...], str], _Insert] = {}
+
+
+def _insert(table: Table, columns: tuple[str, ...], dialect: Dialect) -> _Insert:
+    key = (table.name, columns, dialect.name)
+    found = _inserts.get(key)
+    if found is None:
+        quote = dialect.identifier_preparer.quote
+        postgresql_rows = ""
+        if dialect.name == "postgresql":
+            values = ", ".join(f"(r->>{i})::{_base_type(table, name, dialect)}" for i, name in enumerate(columns))
+            postgresql_rows = f"SELECT {values} FROM jsonb_array_elements(%s::jsonb) AS r ON CONFLICT DO NOTHING"
+        found = _inserts[key] = _Insert(
+            processors=tuple(table.c[name].type.bind_processor(dialect) for name in columns),
+            head=f"INSERT INTO {quote(table.name)} ({', '.join(quote(c) for c in columns)}) ",
+            postgresql_rows=postgresql_rows,
+        )
+    return found
 
 
 def insert_ignoring_duplicates(session: Session, table: Table, rows: Sequence[dict[str, Any]]) -> None:
@@ -48,15 +69,12 @@ def insert_ignoring_duplicates(session: Session, table: Table, rows: Sequence[di
         return
     connection = session.connection()
     dialect = connection.dialect
-    columns = list(rows[0])
-    processors = [_processor(table, name, dialect) for name in columns]
-    quote = dialect.identifier_preparer.quote
-    head = f"INSERT INTO {quote(table.name)} ({', '.join(quote(c) for c in columns)}) "
-    pairs = list(zip(columns, processors, strict=True))
+    columns = tuple(rows[0])
+    insert = _insert(table, columns, dialect)
+    pairs = list(zip(columns, insert.processors, strict=True))
     bound = [[process(row[name]) if process is not None else row[name] for name, process in pairs] for row in rows]
     if dialect.name == "postgresql":
-        values = ", ".join(f"(r->>{i})::{_base_type(table, name, dialect)}" for i, name in enumerate(columns))
-        sql = f"{head}SELECT {values} FROM jsonb_array_elements(%s::jsonb) AS r ON CONFLICT DO NOTHING"
+        sql = insert.head + insert.postgresql_rows
         connection.exec_driver_sql(sql, (json.dumps(bound, default=_json_value),))
         return
     placeholders = "(" + ", ".join("?" * len(columns)) + ")"
@@ -64,7 +82,7 @@ def insert_ignoring_duplicates(session: Session, table: Table, rows: Sequence[di
     for size in _chunk_sizes(len(rows), _SQLITE_MAX_VARIABLES // len(columns)):
         params = tuple(value for values in bound[first : first + size] for value in values)
         first += size
-        sql = head + "VALUES " + ", ".join([placeholders] * size) + " ON CONFLICT DO NOTHING"
+        sql = insert.head + "VALUES " + ", ".join([placeholders] * size) + " ON CONFLICT DO NOTHING"
         connection.exec_driver_sql(sql, params)
 
 
