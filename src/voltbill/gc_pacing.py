@@ -18,7 +18,8 @@ The pacer also hands the C heap's free pages back to the operating system every 
 memory only from the top of each heap: the space a freed buffer leaves between live ones stays resident. In a
 2,000-charger soak that free space went from 10 to 20 MiB in five minutes after the ramp while the memory in use
 hardly moved, and the process's RSS rose with it (+13 MiB); with a ``malloc_trim(0)`` every 30 s (1-2 ms each) the
-RSS rose +6 MiB over the same minutes, the rest being SQLite's page caches filling (benchmarks/soak.py).
+RSS rose +6 MiB over the same minutes, the rest being SQLite's page caches and prepared statements filling
+(benchmarks/soak.py).
 """
 
 from __future__ import annotations
@@ -46,12 +47,10 @@ def _malloc_trim() -> Callable[[int], int] | None:
 _MALLOC_TRIM = _malloc_trim()
 
 
-def release_free_heap() -> bool:
-    """Give the free pages inside the C heap back to the operating system; False where the C library cannot."""
-    if _MALLOC_TRIM is None:
-        return False
-    _MALLOC_TRIM(0)
-    return True
+def release_free_heap() -> None:
+    """Give the free pages inside the C heap back to the operating system (nothing where the C library cannot)."""
+    if _MALLOC_TRIM is not None:
+        _MALLOC_TRIM(0)
 
 
 def tune_gc() -> None:
