@@ -23,6 +23,7 @@ from sqlalchemy.exc import IntegrityError
 
 from voltbill.adapters.store import bulk
 from voltbill.adapters.store.db import UnitOfWork
+from voltbill.adapters.store.one_of import one_of, one_of_param
 from voltbill.adapters.store.tables.registry import ChargePoint
 from voltbill.adapters.store.tables.sessions import (
     CdrRow,
@@ -488,8 +489,8 @@ def _batch_statements(dialect_name: str) -> _BatchStatements:
         table.c.status,
         table.c.meter_start_wh,
     ).where(
-        table.c.charge_point_id.in_(bindparam("cps", expanding=True)),
-        or_(table.c.transaction_id.in_(bindparam("txs", expanding=True)), table.c.status == "active"),
+        one_of_param(table.c.charge_point_id, "cps"),
+        or_(one_of_param(table.c.transaction_id, "txs"), table.c.status == "active"),
     )
     return _BatchStatements(boots, current_status, session_progress, sessions)
 
@@ -618,12 +619,16 @@ def touch_sessions(uow: UnitOfWork, last_seen: dict[str, datetime]) -> None:
     at = min(last_seen.values())
     stale = uow.session.scalars(
         select(table.c.id)
-        .where(table.c.status == "active", table.c.charge_point_id.in_(sorted(last_seen)), table.c.last_seen_at < at)
+        .where(
+            table.c.status == "active",
+            one_of(table.c.charge_point_id, sorted(last_seen)),
+            table.c.last_seen_at < at,
+        )
         .order_by(table.c.id)
         .with_for_update(key_share=True)  # FOR NO KEY UPDATE, as the UPDATE itself: meter rows' key shares pass
     ).all()
     if stale:
-        uow.session.execute(update(table).where(table.c.id.in_(stale)).values(last_seen_at=at))
+        uow.session.execute(update(table).where(one_of(table.c.id, stale)).values(last_seen_at=at))
     uow.commit()
 
 

@@ -29,6 +29,7 @@ from voltbill.adapters.store.ledger_store import (
     post_transfer,
     post_transfers,
 )
+from voltbill.adapters.store.one_of import one_of
 from voltbill.adapters.store.tables.ledger import Payment, PaymentCard
 from voltbill.domain.errors import Conflict, InvalidInput, VoltbillError
 from voltbill.domain.idempotency import idempotency_key
@@ -158,7 +159,7 @@ def _settle_batch(ctx: PaymentsContext, priced: Sequence[_Priced]) -> list[Settl
         ids = list({p.session_id for p in priced})
         rows = {
             r.session_id: r
-            for r in uow.session.scalars(select(Payment).where(Payment.session_id.in_(ids)).with_for_update())
+            for r in uow.session.scalars(select(Payment).where(one_of(Payment.session_id, ids)).with_for_update())
         }
         wallets = {
             (account(WALLET, p.driver_id), p.charge.gross.currency)

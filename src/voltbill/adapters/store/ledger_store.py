@@ -16,6 +16,7 @@ from sqlalchemy import func, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 
 from voltbill.adapters.store.db import UnitOfWork
+from voltbill.adapters.store.one_of import one_of
 from voltbill.adapters.store.tables.ledger import LedgerPosting, LedgerTransfer, from_units, to_units
 from voltbill.adapters.store.tables.registry import Driver
 from voltbill.domain.ledger import Transfer, natural_balance
@@ -79,7 +80,7 @@ def post_transfers(uow: UnitOfWork, transfers: Sequence[Transfer], now: datetime
     if replayed:
         rows = uow.session.execute(
             select(LedgerTransfer.idempotency_key, LedgerTransfer.id).where(
-                LedgerTransfer.idempotency_key.in_(replayed)
+                one_of(LedgerTransfer.idempotency_key, replayed)
             )
         )
         first = {key: ident for key, ident in rows}
@@ -109,7 +110,7 @@ def account_balances(uow: UnitOfWork, accounts: Iterable[tuple[str, str]]) -> di
     credit = func.coalesce(-func.sum(LedgerPosting.amount_units).filter(LedgerPosting.amount_units < 0), 0)
     rows = uow.session.execute(
         select(LedgerPosting.account, LedgerPosting.currency, debit, credit)
-        .where(LedgerPosting.account.in_({a for a, _ in wanted}))
+        .where(one_of(LedgerPosting.account, sorted({a for a, _ in wanted})))
         .group_by(LedgerPosting.account, LedgerPosting.currency)
     )
     out = {pair: Decimal(0) for pair in wanted}

@@ -1,0 +1,80 @@
+"""``column IN (values)`` for lists whose length varies, with one SQL text whatever the length.
+
+SQLAlchemy renders ``column.in_(values)`` with one placeholder per value, so every new length is a new statement
+text. pysqlite compiles each text and keeps the last 128 of them per connection, and SQLite's compiled form grows
+with the placeholders: ~1 MiB for an IN list of 5,000 charger ids. A query run every 30 s over the chargers heard
+from (``charging.touch_sessions``), or per meter-value batch over that batch's chargers, then compiled a new
+statement nearly every time, and the server's memory grew for as long as new lengths turned up
+(benchmarks/soak.py). Here the values travel as one parameter instead, and the statement is compiled once:
+
+- SQLite: ``column IN (SELECT value FROM json_each(?))`` with the values as one JSON array (SQLite's JSON functions
+  are built in since 3.38); SQLite evaluates the subquery once into a temporary index and looks up ``column``'s
+  index with each value, as it does for an IN list.
+- PostgreSQL: ``column = ANY(CAST(%s AS TEXT[]))`` with the values as one array.
+
+Written here because SQLAlchemy has no such form (its ``expanding`` parameters are what render one placeholder per
+value). Only for text columns, which is what every id in voltbill is.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from typing import Any
+
+from sqlalchemy import Boolean, ColumnElement, Text, bindparam
+from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.engine import Dialect
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.functions import FunctionElement
+from sqlalchemy.types import TypeDecorator, TypeEngine
+
+
+class _TextList(TypeDecorator[list[str]]):
+    """A list of texts bound as one parameter: a JSON array on SQLite, a ``TEXT[]`` on PostgreSQL."""
+
+    impl = Text
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
+        if dialect.name == "postgresql":
+            return dialect.type_descriptor(ARRAY(Text))
+        return dialect.type_descriptor(Text())
+
+    def process_bind_param(self, value: list[str] | None, dialect: Dialect) -> Any:
+        if value is None or dialect.name == "postgresql":
+            return value
+        return json.dumps(value)
+
+
+class _OneOf(FunctionElement[bool]):
+    """``column`` equals one of the values of a ``_TextList`` parameter (compiled per dialect below)."""
+
+    type = Boolean()
+    name = "one_of"
+    inherit_cache = True
+    # A comparison already: without this, SQLite (no native boolean) would get ``... = 1`` appended in a WHERE.
+    _is_implicitly_boolean = True
+
+
+@compiles(_OneOf)
+def _one_of_sqlite(element: _OneOf, compiler: SQLCompiler, **kw: Any) -> str:
+    column, values = (compiler.process(clause, **kw) for clause in element.clauses)
+    return f"{column} IN (SELECT value FROM json_each({values}))"
+
+
+@compiles(_OneOf, "postgresql")
+def _one_of_postgresql(element: _OneOf, compiler: SQLCompiler, **kw: Any) -> str:
+    column, values = (compiler.process(clause, **kw) for clause in element.clauses)
+    return f"{column} = ANY(CAST({values} AS TEXT[]))"
+
+
+def one_of(column: ColumnElement[Any], values: Iterable[str]) -> ColumnElement[bool]:
+    """``column IN values``, compiled once for any number of values (none included: then it is false)."""
+    return _OneOf(column, bindparam(None, list(values), type_=_TextList()))
+
+
+def one_of_param(column: ColumnElement[Any], key: str) -> ColumnElement[bool]:
+    """``one_of`` with the values given at execution, as the parameter ``key`` (a list of texts)."""
+    return _OneOf(column, bindparam(key, type_=_TextList()))
