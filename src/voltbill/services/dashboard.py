@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import func, select
 
 from voltbill.adapters.store.db import UnitOfWork
+from voltbill.adapters.store.one_of import one_of
 from voltbill.adapters.store.tables.ledger import LedgerPosting, from_units
 from voltbill.adapters.store.tables.registry import ChargePoint, Driver, Location, Operator
 from voltbill.adapters.store.tables.sessions import CdrRow, ConnectorStatusRow, SessionRow
@@ -65,7 +66,7 @@ def station_board(uow: UnitOfWork, operator_id: str, now: datetime) -> list[Stat
     connectors: dict[str, list[ConnectorView]] = defaultdict(list)
     for status in uow.session.scalars(
         select(ConnectorStatusRow)
-        .where(ConnectorStatusRow.charge_point_id.in_(ids))
+        .where(one_of(ConnectorStatusRow.charge_point_id, ids))
         .order_by(ConnectorStatusRow.evse_id, ConnectorStatusRow.connector_id)
     ):
         if status.evse_id == 0:  # OCPP 1.6 connectorId 0 is the charger itself, not a connector
@@ -77,7 +78,7 @@ def station_board(uow: UnitOfWork, operator_id: str, now: datetime) -> list[Stat
         cp_id: count
         for cp_id, count in uow.session.execute(
             select(SessionRow.charge_point_id, func.count())
-            .where(SessionRow.charge_point_id.in_(ids), SessionRow.status == "active")
+            .where(one_of(SessionRow.charge_point_id, ids), SessionRow.status == "active")
             .group_by(SessionRow.charge_point_id)
         ).tuples()
     }
@@ -222,14 +223,14 @@ def session_extras(uow: UnitOfWork, sessions: list[dict[str, object]]) -> Sessio
         cdr_id: (currency, incl if incl is not None else excl)
         for cdr_id, currency, excl, incl in uow.session.execute(
             select(CdrRow.id, CdrRow.currency, CdrRow.total_excl_vat, CdrRow.total_incl_vat).where(
-                CdrRow.id.in_(cdr_ids)
+                one_of(CdrRow.id, cdr_ids)
             )
         ).all()
     }
     names: dict[str, str] = {
         driver_id: name
         for driver_id, name in uow.session.execute(
-            select(Driver.id, Driver.name).where(Driver.id.in_(driver_ids))
+            select(Driver.id, Driver.name).where(one_of(Driver.id, driver_ids))
         ).tuples()
     }
     zones: dict[str, str] = {
@@ -237,7 +238,7 @@ def session_extras(uow: UnitOfWork, sessions: list[dict[str, object]]) -> Sessio
         for cp_id, tz in uow.session.execute(
             select(ChargePoint.id, Location.time_zone)
             .join(Location, Location.id == ChargePoint.location_id)
-            .where(ChargePoint.id.in_(charger_ids))
+            .where(one_of(ChargePoint.id, charger_ids))
         ).tuples()
     }
     return SessionExtras(totals, names, zones)
@@ -257,7 +258,7 @@ def driver_usage(uow: UnitOfWork, driver_ids: list[str]) -> dict[str, DriverUsag
     usage: dict[str, list[Decimal | int]] = defaultdict(lambda: [0, Decimal(0)])
     for driver_id, kwh in uow.session.execute(
         select(SessionRow.driver_id, SessionRow.kwh).where(
-            SessionRow.driver_id.in_(driver_ids), SessionRow.status == "completed"
+            one_of(SessionRow.driver_id, driver_ids), SessionRow.status == "completed"
         )
     ).tuples():
         acc = usage[str(driver_id)]
@@ -274,7 +275,7 @@ def wallet_balances(uow: UnitOfWork, driver_ids: list[str]) -> dict[str, Money]:
     credit = func.coalesce(-func.sum(LedgerPosting.amount_units).filter(LedgerPosting.amount_units < 0), 0)
     rows = uow.session.execute(
         select(LedgerPosting.account, LedgerPosting.currency, debit, credit)
-        .where(LedgerPosting.account.in_(accounts))
+        .where(one_of(LedgerPosting.account, accounts))
         .group_by(LedgerPosting.account, LedgerPosting.currency)
         .order_by(LedgerPosting.account, LedgerPosting.currency)
     ).all()

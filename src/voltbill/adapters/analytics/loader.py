@@ -18,6 +18,7 @@ from sqlalchemy import Float, cast, func, select
 
 from voltbill.adapters.analytics.schema import AnalyticsInput, from_rows, make_input
 from voltbill.adapters.store.db import UnitOfWork
+from voltbill.adapters.store.one_of import one_of
 from voltbill.adapters.store.tables.ledger import Payment
 from voltbill.adapters.store.tables.registry import ChargePoint, Driver, Location
 from voltbill.adapters.store.tables.sessions import (
@@ -157,7 +158,7 @@ def _peak_power_kw(uow: UnitOfWork, session_ids: list[str]) -> dict[str, float]:
         chunk = session_ids[start : start + 1000]
         rows = uow.session.execute(
             select(MeterValueRow.session_id, MeterValueRow.unit, func.max(cast(MeterValueRow.value, Float)))
-            .where(MeterValueRow.session_id.in_(chunk), MeterValueRow.measurand == _POWER)
+            .where(one_of(MeterValueRow.session_id, chunk), MeterValueRow.measurand == _POWER)
             .group_by(MeterValueRow.session_id, MeterValueRow.unit)
         )
         for session_id, unit, value in rows:
