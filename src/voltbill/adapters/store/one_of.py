@@ -54,8 +54,6 @@ class _OneOf(FunctionElement[bool]):
     type = Boolean()
     name = "one_of"
     inherit_cache = True
-    # A comparison already: without this, SQLite (no native boolean) would get ``... = 1`` appended in a WHERE.
-    _is_implicitly_boolean = True
 
 
 @compiles(_OneOf)
@@ -72,9 +70,15 @@ def _one_of_postgresql(element: _OneOf, compiler: SQLCompiler, **kw: Any) -> str
 
 def one_of(column: ColumnElement[Any], values: Iterable[str]) -> ColumnElement[bool]:
     """``column IN values``, compiled once for any number of values (none included: then it is false)."""
-    return _OneOf(column, bindparam(None, list(values), type_=_TextList()))
+    return _comparison(column, bindparam(None, list(values), type_=_TextList()))
 
 
 def one_of_param(column: ColumnElement[Any], key: str) -> ColumnElement[bool]:
     """``one_of`` with the values given at execution, as the parameter ``key`` (a list of texts)."""
-    return _OneOf(column, bindparam(key, type_=_TextList()))
+    return _comparison(column, bindparam(key, type_=_TextList()))
+
+
+def _comparison(column: ColumnElement[Any], values: ColumnElement[Any]) -> ColumnElement[bool]:
+    # ``as_comparison`` makes it a comparison for SQLAlchemy: a plain boolean function would be written
+    # ``... = 1`` in a WHERE on SQLite, which has no boolean type.
+    return _OneOf(column, values).as_comparison(1, 2)
