@@ -42,7 +42,7 @@ def test_the_rows_of_in_values_with_one_statement_text_for_every_length(db: Data
         [],
         ["CP-0007"],
         ["CP-0001", "nobody", "CP-0001", "O'Brien"],  # a duplicate, a missing id and a quote
-        IDS[::2] + ["Zürich-1", ""],  # 1,252 values
+        [*IDS[::2], "Zürich-1", ""],  # 1,252 values
     ]
     for wanted in wanted_lists:
         with db.read_uow() as uow:
