@@ -14,43 +14,21 @@ CPython has no option for this (a lower threshold does not help: the count it co
 schedule is kept here; the automatic collector stays on behind it.
 
 The pacer also hands the C heap's free pages back to the operating system every ``TRIM_EVERY_S``
-(``release_free_heap``). Objects over 512 bytes, SQLite and the drivers allocate with glibc's malloc, which returns
-memory only from the top of each heap: the space a freed buffer leaves between live ones stays resident. In a
-2,000-charger soak that free space went from 10 to 20 MiB in five minutes after the ramp while the memory in use
-hardly moved, and the process's RSS rose with it (+13 MiB); with a ``malloc_trim(0)`` every 30 s (1-2 ms each) the
-RSS rose +6 MiB over the same minutes, the rest being SQLite's page caches and prepared statements filling
-(benchmarks/soak.py).
+(``voltbill.heap.release_free_heap``, which says why).
 """
 
 from __future__ import annotations
 
 import asyncio
-import ctypes
 import gc
 import time
-from collections.abc import Callable
+
+from voltbill.heap import release_free_heap
 
 YOUNG_EVERY_S = 0.1
 MIDDLE_EVERY = 5  # young rounds per collection of the middle generation (every 0.5 s)
 FULL_EVERY_S = 300.0  # a full collection reclaims cycles that lived longer (a closed connection's objects)
 TRIM_EVERY_S = 30.0  # free C heap pages go back to the operating system
-
-
-def _malloc_trim() -> Callable[[int], int] | None:
-    """glibc's ``malloc_trim``, or None where the C library has none (musl, macOS)."""
-    try:
-        return ctypes.CDLL(None).malloc_trim
-    except (OSError, AttributeError):
-        return None
-
-
-_MALLOC_TRIM = _malloc_trim()
-
-
-def release_free_heap() -> None:
-    """Give the free pages inside the C heap back to the operating system (nothing where the C library cannot)."""
-    if _MALLOC_TRIM is not None:
-        _MALLOC_TRIM(0)
 
 
 def tune_gc() -> None:

@@ -26,6 +26,7 @@ from voltbill.adapters.ocpp.connections import ConnectionRegistry, registry
 from voltbill.adapters.store.db import Database
 from voltbill.config import Settings
 from voltbill.gc_pacing import pace_gc, tune_gc
+from voltbill.heap import limit_arenas
 from voltbill.services import charger_auth, charging
 from voltbill.services.charging import ChargingContext, Write
 
@@ -49,9 +50,11 @@ def tune_interpreter() -> None:
       each wait can last 5 ms while the loop runs (the convoy effect): a batch of a few hundred rows took seconds.
       A 0.2 ms interval bounds each wait.
     - The cyclic garbage collector is tuned and paced as ``voltbill.gc_pacing`` says (``start`` runs the pacer).
+    - malloc gets two arenas, not one per worker thread (``voltbill.heap``); ``start`` runs before the threads do.
     """
     sys.setswitchinterval(0.0002)
     tune_gc()
+    limit_arenas()
 
 
 def _charger_secret(uow: Any, _ctx: ChargingContext, charge_point_id: str) -> charger_auth.ChargerSecret | None:
