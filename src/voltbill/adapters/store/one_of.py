@@ -22,7 +22,7 @@ import json
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import Boolean, ColumnElement, Text, bindparam
+from sqlalchemy import Boolean, ColumnElement, String, Text, bindparam
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.compiler import compiles
@@ -79,6 +79,8 @@ def one_of_param(column: ColumnElement[Any], key: str) -> ColumnElement[bool]:
 
 
 def _comparison(column: ColumnElement[Any], values: ColumnElement[Any]) -> ColumnElement[bool]:
+    if not isinstance(column.type, String):
+        raise TypeError(f"one_of compares text columns; {column} is {column.type}")
     # ``as_comparison`` makes it a comparison for SQLAlchemy: a plain boolean function would be written
     # ``... = 1`` in a WHERE on SQLite, which has no boolean type.
     return _OneOf(column, values).as_comparison(1, 2)

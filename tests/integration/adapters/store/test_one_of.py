@@ -11,7 +11,9 @@ from voltbill.adapters.store.db import Database
 from voltbill.adapters.store.one_of import one_of, one_of_param
 
 _metadata = sa.MetaData()
-_things = sa.Table("one_of_things", _metadata, sa.Column("id", sa.String(40), primary_key=True))
+_things = sa.Table(
+    "one_of_things", _metadata, sa.Column("id", sa.String(40), primary_key=True), sa.Column("n", sa.Integer)
+)
 IDS = [f"CP-{i:04d}" for i in range(2_500)] + ["O'Brien", "Zürich-1", ""]
 
 
@@ -65,3 +67,8 @@ def test_in_a_delete(db: Database) -> None:
         uow.commit()
     with db.read_uow() as uow:
         assert sorted(uow.session.scalars(sa.select(_things.c.id)).all()) == sorted(IDS[2_000:])
+
+
+def test_only_for_text_columns() -> None:
+    with pytest.raises(TypeError, match="text columns"):
+        one_of(_things.c.n, ["1"])
