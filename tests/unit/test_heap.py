@@ -17,7 +17,7 @@ if sys.argv[1] == "limited":
 barrier = threading.Barrier(8)
 kept = []
 def work():
-    kept.append(bytearray(200_000))
+    kept.append(bytearray(20_000))  # below the mmap threshold: from the thread's arena
     barrier.wait()
 threads = [threading.Thread(target=work) for _ in range(8)]
 for t in threads: t.start()
