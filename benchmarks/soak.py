@@ -27,7 +27,7 @@ import httpx
 import sqlalchemy as sa
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from ocpp_load import API_KEY, PYTHON, ROOT, database, machine, memory_mib, raise_nofile
+from ocpp_load import API_KEY, PYTHON, ROOT, cpu_seconds, database, machine, memory_mib, raise_nofile
 from voltbill.gc_pacing import tune_gc
 from voltbill.simulator.config import SimulationConfig
 from voltbill.simulator.register import register
@@ -105,6 +105,10 @@ async def soak(kind: str, args: argparse.Namespace) -> dict[str, Any]:
                 timeout_s=30, validate=False, seed=args.seed,
             )  # fmt: skip
             rss: list[tuple[float, float, float, float]] = []  # (seconds, total, anonymous, file-backed) MiB
+            # (seconds, server CPU %, this process's CPU % (the simulated chargers), SQLite WAL MiB) per interval
+            load: list[tuple[float, float, float, float | None]] = []
+            wal = Path(url.removeprefix("sqlite:///") + "-wal") if url.startswith("sqlite") else None
+            last_cpu: tuple[float, float, float] | None = None
             started = time.monotonic()
             simulation = asyncio.create_task(run_simulation(config))
             rng = random.Random(args.seed)
@@ -119,6 +123,16 @@ async def soak(kind: str, args: argparse.Namespace) -> dict[str, Any]:
                 assert server.proc is not None
                 with contextlib.suppress(FileNotFoundError):
                     rss.append((round(elapsed), *memory_mib(server.proc.pid)))
+                    cpu = (time.monotonic(), cpu_seconds(server.proc.pid), time.process_time())
+                    if last_cpu is not None and cpu[1] >= last_cpu[1]:  # a restart resets the server's count
+                        span = cpu[0] - last_cpu[0]
+                        load.append((
+                            round(elapsed),
+                            round(100 * (cpu[1] - last_cpu[1]) / span, 1),
+                            round(100 * (cpu[2] - last_cpu[2]) / span, 1),
+                            round(wal.stat().st_size / 2**20, 1) if wal is not None and wal.exists() else None,
+                        ))  # fmt: skip
+                    last_cpu = cpu
                 await asyncio.wait({simulation}, timeout=10)
             summary, chargers = simulation.result()
             await asyncio.sleep(5)  # last stops are priced
@@ -137,8 +151,10 @@ async def soak(kind: str, args: argparse.Namespace) -> dict[str, Any]:
             for k in ("all", "MeterValues", "TransactionEvent")
             if k in summary["latency_ms"]
         },
+        "latency_ms_by_minute": summary["latency_ms_by_minute"],
         "errors_by_kind": summary["errors_by_kind"],
         "rss_mib": rss,
+        "cpu_percent_and_wal_mib": load,
         # RSS trend over the second half of the measured window, the final stop wave left out (meaningless across
         # kills: each restart begins anew)
         "rss_growth_mib_per_min_second_half": None

@@ -31,6 +31,8 @@ class Stats:
     errors: Counter[str] = field(default_factory=Counter)
     server_calls: Counter[str] = field(default_factory=Counter)
     latencies: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
+    window_started_at: float = field(default_factory=time.monotonic)
+    latencies_by_minute: dict[int, list[float]] = field(default_factory=lambda: defaultdict(list))
     recording: bool = True
     window_errors: Counter[str] = field(default_factory=Counter)  # errors after the warm-up, before the end
     connected_at_end: int | None = None  # chargers online when a timed run's window closed
@@ -39,6 +41,7 @@ class Stats:
         """One CALL answered after ``seconds`` (kept only inside the measuring window)."""
         if self.recording:
             self.latencies[action].append(seconds)
+            self.latencies_by_minute[int((time.monotonic() - self.window_started_at) // 60)].append(seconds)
 
     def error(self, kind: str) -> None:
         """One failure, by kind (e.g. ``CallError:FormationViolation``, ``timeout:MeterValues``)."""
@@ -49,6 +52,8 @@ class Stats:
     def reset_latencies(self) -> None:
         """Forget latencies and errors measured so far (end of a warm-up)."""
         self.latencies = defaultdict(list)
+        self.latencies_by_minute = defaultdict(list)
+        self.window_started_at = time.monotonic()
         self.window_errors = Counter()
 
     def close_window(self) -> None:
@@ -82,6 +87,11 @@ class Stats:
             },
             "server_calls": dict(sorted(self.server_calls.items())),
             "latency_ms": {"all": _latency_row(everything), **per_action},
+            # when answers slowed, not only how much: all actions, per minute of the measuring window
+            "latency_ms_by_minute": [
+                {"minute": minute, **_latency_row(sorted(values))}
+                for minute, values in sorted(self.latencies_by_minute.items())
+            ],
         }
 
 
