@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import func, select
 
 from live_servers import LiveServer, OcppClient, random_id
-from voltbill.adapters.store.tables.sessions import CdrRow, MeterValueRow, SessionRow
+from voltbill.adapters.store.tables.sessions import CdrRow, ConnectorStatusHistoryRow, MeterValueRow, SessionRow
 
 PASSWORD = "a-long-charger-password-201"
 TARIFF = {
@@ -218,3 +218,39 @@ async def test_a_transaction_is_flagged_when_a_seq_no_never_arrived_however_ofte
     session = only_session(server, cp)
     assert (session["status"], session["kwh"]) == ("completed", "3")
     assert ("seq_no_gap" in session["flags"]) is (lost is not None)
+
+
+async def test_a_charging_state_repeated_in_every_event_is_stored_once_and_its_changes_price_the_parking(
+    shared_live_server: LiveServer, ocpp_client: Any
+) -> None:
+    server = shared_live_server
+    cp, uid = setup(server)
+    txn = random_id("tx")
+    t0 = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=2)
+    at = [t0 + timedelta(minutes=10 * n) for n in range(7)]
+    states = ["Charging", "Charging", "Charging", "SuspendedEV", "SuspendedEV", "Charging"]
+    async with ocpp_client(server, cp, PASSWORD, "ocpp2.0.1") as client:
+        client.auto_answer = {"CostUpdated": {}}
+        started = event(
+            "Started", txn, 0, at[0], idToken={"idToken": uid, "type": "ISO14443"}, evse={"id": 1, "connectorId": 1},
+            meterValue=kwh(at[0], "10", "Transaction.Begin"), info={"chargingState": states[0]},
+        )  # fmt: skip
+        await client.ok("TransactionEvent", started)
+        for n in range(1, 6):
+            updated = event(
+                "Updated", txn, n, at[n], meterValue=kwh(at[n], str(10 + n)), info={"chargingState": states[n]}
+            )
+            await client.ok("TransactionEvent", updated)
+        ended = event("Ended", txn, 6, at[6], meterValue=kwh(at[6], "16", "Transaction.End"))
+        await client.ok("TransactionEvent", ended)
+    with server.app.state.db.uow() as uow:
+        history = uow.session.execute(
+            select(ConnectorStatusHistoryRow.timestamp, ConnectorStatusHistoryRow.status)
+            .where(ConnectorStatusHistoryRow.charge_point_id == cp)
+            .order_by(ConnectorStatusHistoryRow.timestamp)
+        ).all()
+    assert [(row.timestamp, row.status) for row in history] == [
+        (at[0], "Charging"), (at[3], "SuspendedEV"), (at[5], "Charging")
+    ]  # fmt: skip
+    cdr = server.api.get(f"/api/v1/cdrs/{only_session(server, cp)['cdr_id']}").json()
+    assert (cdr["total_energy"], cdr["total_time"], cdr["total_parking_time"]) == (6, 1, 0.3333)  # 20 min parked

@@ -51,6 +51,11 @@ class ChargePoint201(ServerChargePoint, ChargePoint):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.costs = CostUpdates(self, self._send_cost)
+        # The charging state last stored per transaction of this connection. Chargers commonly repeat
+        # transactionInfo.chargingState in every TransactionEvent (the spec requires it only when it changed);
+        # pricing needs only the changes, so a repeat is not stored again: at 2,500 2.0.1 chargers it was a
+        # history row and an upsert per MeterValuePeriodic event (benchmarks/soak.py).
+        self._charging_states: dict[str, str] = {}
 
     @on(Action.boot_notification, skip_schema_validation=True)
     async def on_boot_notification(self, charging_station: dict[str, Any], reason: str, **kw: Any) -> Any:
@@ -99,13 +104,15 @@ class ChargePoint201(ServerChargePoint, ChargePoint):
                 charging.start_session, self._start(transaction_id, at, evse, uid, uid_type, state, seq_no, samples)
             )
             self.costs.started(transaction_id, at, None)  # 2.0.1 chargers show the cost: always followed
+            self._stored_state(transaction_id, state)
             return call_result.TransactionEvent(id_token_info=id_token_info(started.authorization))  # type: ignore[arg-type]
         if event_type == "Updated":
             auth = None
             if uid:
                 auth = await self.db(charging.attach_id_token, self.id, transaction_id, uid, uid_type)
-            update = TransactionUpdate(self.id, transaction_id, None, samples, state, at, seq_no)
-            await self.gateway.record(update)
+            news = None if state == self._charging_states.get(transaction_id) else state
+            await self.gateway.record(TransactionUpdate(self.id, transaction_id, None, samples, news, at, seq_no))
+            self._stored_state(transaction_id, state)  # only once stored: a failed write is retried in full
             if samples:
                 self.costs.maybe_send(transaction_id, max(s.timestamp for s in samples))
             return call_result.TransactionEvent(id_token_info=id_token_info(auth))  # type: ignore[arg-type]
@@ -125,10 +132,15 @@ class ChargePoint201(ServerChargePoint, ChargePoint):
         )
         stopped = await self.db(charging.stop_session, stop)
         self.costs.forget(transaction_id)
+        self._charging_states.pop(transaction_id, None)
         return call_result.TransactionEvent(
             total_cost=_total_cost(stopped),
             id_token_info=id_token_info(stopped.authorization),  # type: ignore[arg-type]
         )
+
+    def _stored_state(self, transaction_id: str, state: str | None) -> None:
+        if state is not None:
+            self._charging_states[transaction_id] = state
 
     def _start(
         self,
