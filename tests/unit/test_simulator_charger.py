@@ -243,3 +243,22 @@ async def test_a_1_6_charger_starts_a_session_when_the_server_asks_without_autho
 
     assert server.seen("StartTransaction")[0][3]["idTag"] == "REMOTE-1"
     assert server.seen("Authorize") == []
+
+
+async def test_each_driver_stays_between_half_and_all_of_the_longest_charge(csms: tuple[Csms, str]) -> None:
+    server, url = csms
+    chargers = build_chargers(4, protocol="ocpp1.6", kind="ac", limit_w=3_700.0)  # slow: never full in 30 min
+    summary, _ = await run_simulation(_config(url, "ocpp1.6", chargers=chargers, sessions=3, seed=8))
+
+    assert summary["sessions_completed"] == 12
+    stays = []
+    for spec in chargers:  # each charger's sessions one after the other: its n-th stop ends its n-th start
+        starts = [f[3]["timestamp"] for f in server.seen("StartTransaction") if f[3]["idTag"] == spec.id_tag]
+        stops = [f[3]["timestamp"] for f in server.seen("StopTransaction") if f[3]["idTag"] == spec.id_tag]
+        stays += [
+            (datetime.fromisoformat(b) - datetime.fromisoformat(a)).total_seconds()
+            for a, b in zip(starts, stops, strict=True)
+        ]
+    # at 3,600x a millisecond of scheduling is 3.6 simulated seconds: a minute of slack above the longest charge
+    assert all(900 <= s <= 1800 + 60 for s in stays), stays
+    assert max(stays) - min(stays) > 300, stays  # drawn per session, not one length for all

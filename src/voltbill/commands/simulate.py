@@ -47,7 +47,9 @@ def simulate(
         None, "--heartbeat-interval", help="Simulated seconds between heartbeats (default: what the server sets)."
     ),
     meter_interval: float = typer.Option(60.0, "--meter-interval", help="Simulated seconds between MeterValues."),
-    max_session_minutes: float = typer.Option(240.0, "--max-session-minutes", help="Longest charge (simulated)."),
+    max_session_minutes: float = typer.Option(
+        240.0, "--max-session-minutes", help="Longest charge (simulated); each driver stays between half and all of it."
+    ),
     idle_minutes: float = typer.Option(
         0.0, "--idle-minutes", help="Parking after charging, status SuspendedEV (simulated)."
     ),

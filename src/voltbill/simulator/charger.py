@@ -370,8 +370,12 @@ class SimulatedCharger:
 
     async def _charging(self, tx: Transaction, curve: ChargeCurve, last: Any) -> Any:
         started = last
+        # The driver's stay: between half and all of the longest charge. With one fixed length, the AC sessions
+        # (rarely full before it) of a fleet that connected together all ended together, a stop wave every
+        # cycle that a real fleet does not have (benchmarks/soak.py).
+        stay_s = self.config.max_session_s * self.rng.uniform(0.5, 1.0)
         while not curve.full and self._stop_reason is None:
-            left = self.config.max_session_s - (self.clock.now() - started).total_seconds()
+            left = stay_s - (self.clock.now() - started).total_seconds()
             if left <= 0:
                 break
             interval = min(self.config.meter_interval_s * self.rng.uniform(0.97, 1.03), left)

@@ -34,7 +34,8 @@ class SimulationConfig:
     ``url`` base OCPP URL (the charger id is appended); ``sessions`` per charger (0 = until ``duration_s``);
     ``heartbeat_interval_s`` (simulated; None = the interval the server sets at boot); ``meter_interval_s``
     (simulated); ``max_session_s`` / ``idle_s`` / ``gap_s`` (simulated: longest charge, parking after charging
-    with SuspendedEV, pause between sessions); ``duration_s`` wall-clock limit of the run (None = until all
+    with SuspendedEV, pause between sessions; a charge ends when the car is full or when its driver's stay, drawn
+    between half and all of ``max_session_s``, is over); ``duration_s`` wall-clock limit of the run (None = until all
     sessions are done); ``ramp_s`` wall-clock spread of the chargers' first connection; ``warmup_s`` wall-clock
     time before latencies count; ``timeout_s`` wait for an answer; ``validate`` JSON-schema checks of own
     messages (off for load runs); ``seed`` for reproducible curves and jitter;
