@@ -79,6 +79,14 @@ class LiveServer:
     def put_tariff(self, tariff_id: str, body: dict[str, Any]) -> None:
         self.api.put(f"/api/v1/tariffs/{tariff_id}", json=body).raise_for_status()
 
+    def events_consumed(self, timeout: float = 10) -> None:
+        """Wait until what the OCPP use cases published so far is consumed (settled, invoiced): the gateway's
+        ``DeferredBus`` consumes in order, so a marker published now is consumed after all of it."""
+        name, consumed = f"test.marker.{secrets.token_hex(4)}", threading.Event()
+        self.app.state.bus.subscribe(name, lambda _: consumed.set())
+        self.app.state.ocpp.events.publish(name, {})
+        assert consumed.wait(timeout), "the gateway's events were not consumed in time"
+
 
 @contextmanager
 def running_server(database_url: str, *, clock: Clock | None = None, **settings: Any) -> Iterator[LiveServer]:

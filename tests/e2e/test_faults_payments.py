@@ -91,7 +91,9 @@ def wait_for(predicate: Any, timeout: float = 30, what: str = "condition") -> An
 
 
 def payment_of(server: LiveServer, driver: str) -> dict[str, Any]:
-    (payment,) = server.api.get(f"/api/v1/drivers/{driver}/payments").json()["items"]
+    """The driver's one payment (settlement books it just after the stop is answered)."""
+    items = wait_for(lambda: server.api.get(f"/api/v1/drivers/{driver}/payments").json()["items"], 10, "a payment")
+    (payment,) = items
     return dict(payment)
 
 

@@ -63,11 +63,17 @@ async def charge(server: LiveServer, ocpp_client: Any, cp: str, tag: str, start:
         await charger.ok("StopTransaction", {**stop, "idTag": tag})
 
 
-def wait_for(predicate: Any, timeout: float = 20) -> None:
+def wait_for(predicate: Any, timeout: float = 20) -> Any:
     deadline = time.monotonic() + timeout
-    while not predicate():
+    while not (result := predicate()):
         assert time.monotonic() < deadline, "timed out"
         time.sleep(0.1)
+    return result
+
+
+def documents_of(server: LiveServer, driver: str) -> list[dict[str, Any]]:
+    """The driver's invoices and receipts, once issued (just after the stop is answered)."""
+    return wait_for(lambda: server.api.get("/api/v1/invoices", params={"driver_id": driver}).json()["items"], 10)
 
 
 async def test_a_wallet_session_is_invoiced_at_once_and_mailed_by_the_server(
@@ -91,7 +97,7 @@ async def test_a_wallet_session_is_invoiced_at_once_and_mailed_by_the_server(
 
         await charge(server, ocpp_client, cp, tag, datetime.now(UTC).replace(microsecond=0) - timedelta(hours=1), 7333)
 
-        (invoice,) = server.api.get("/api/v1/invoices", params={"driver_id": driver}).json()["items"]
+        (invoice,) = documents_of(server, driver)
         cdr = server.api.get(f"/api/v1/cdrs/{invoice['cdr_ids'][0]}").json()
         expected = invoice_line(Money(Decimal(str(cdr["total_cost"]["incl_vat"])), "EUR")).amount
         assert (invoice["kind"], invoice["status"], Decimal(invoice["totals"]["incl_vat"])) == (
@@ -126,6 +132,7 @@ async def test_post_paid_sessions_wait_for_the_monthly_statement(live_server: Li
     start = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=3)
     await charge(live_server, ocpp_client, cp, tag, start, 5000)
     await charge(live_server, ocpp_client, cp, tag, start + timedelta(hours=1), 9000)
+    live_server.events_consumed()
     assert live_server.api.get("/api/v1/invoices", params={"driver_id": driver}).json()["items"] == []
 
     db, clock = live_server.app.state.db, live_server.app.state.clock
@@ -165,6 +172,7 @@ async def test_a_missed_settled_event_is_caught_up_by_the_server(
         headers={"Idempotency-Key": random_id("k")},
     ).raise_for_status()
     await charge(server, ocpp_client, cp, tag, datetime.now(UTC).replace(microsecond=0) - timedelta(hours=1), 4000)
+    server.events_consumed()
     assert server.api.get("/api/v1/invoices", params={"driver_id": driver}).json()["items"] == []
 
     monkeypatch.setattr(invoicing, "on_session_settled", issue_now)
@@ -195,7 +203,7 @@ async def test_an_ad_hoc_payment_gets_a_receipt_from_its_own_series(live_server:
         headers={"Idempotency-Key": random_id("k")},
     ).raise_for_status()
     await charge(live_server, ocpp_client, cp, tag, datetime.now(UTC).replace(microsecond=0) - timedelta(hours=1), 3000)
-    (receipt,) = live_server.api.get("/api/v1/invoices", params={"driver_id": driver}).json()["items"]
+    (receipt,) = documents_of(live_server, driver)
     assert receipt["kind"] == "receipt" and receipt["number"].startswith("VBR-")
     pdf = live_server.api.get(f"/api/v1/invoices/{receipt['number']}.pdf").content
     assert f"Quittung {receipt['number']}" in PdfReader(io.BytesIO(pdf)).pages[0].extract_text()  # driver's locale

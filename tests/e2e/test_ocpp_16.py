@@ -325,12 +325,14 @@ async def test_live_cost_is_priced_only_for_sessions_someone_follows(start_live_
     unfollowed: list[dict[str, Any]] = []
     quiet.app.state.bus.subscribe("session.cost_updated", unfollowed.append)
     charger, _ = await _session_with_two_readings(quiet, ocpp_client)
+    quiet.events_consumed()
     assert unfollowed == [] and charger.received_calls == []  # an invoice driver on a 1.6 charger: nobody follows
 
     told = start_live_server(ocpp_cost_update_interval_s=1, ocpp16_cost_data_transfer=True)
     followed: list[dict[str, Any]] = []
     told.app.state.bus.subscribe("session.cost_updated", followed.append)
     charger, txn = await _session_with_two_readings(told, ocpp_client)
+    told.events_consumed()
     assert followed and {e["transaction_id"] for e in followed} == {txn}
     pushed = {(c[2], json.loads(c[3]["data"])["transactionId"]) for c in charger.received_calls}
     assert pushed == {("DataTransfer", int(txn))}

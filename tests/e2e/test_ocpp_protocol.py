@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from typing import Any
 
 import pytest
@@ -176,25 +177,34 @@ async def test_operator_commands_reach_the_charger_and_return_its_answer(
         assert client.received_calls[-1][3] == {"type": "Immediate"}
 
 
-async def test_a_consumer_may_command_the_charger_while_its_message_is_being_handled(
+async def test_event_consumers_run_after_the_answer_and_may_command_the_charger(
     shared_live_server: LiveServer, ocpp_client: Any
 ) -> None:
-    """Payments stops a session from inside ``session.started`` (a worker thread); the charger's answer to that
-    RemoteStopTransaction must be read while its StartTransaction is still being handled."""
+    """What a use case publishes is consumed after the charger has its answer (``DeferredBus``): a slow consumer of
+    ``session.started`` (a card hold at a slow payment provider) does not hold the StartTransaction answer up, and
+    it may then stop the session remotely."""
     cp = charger(shared_live_server)
     answers: list[Any] = []
 
-    def stop_at_once(event: dict[str, Any]) -> None:
+    def slow_then_stop(event: dict[str, Any]) -> None:
         if event["charge_point_id"] == cp:
+            time.sleep(3)
             connections = shared_live_server.app.state.ocpp.connections
             params = {"transaction_id": event["transaction_id"]}
             answers.append(connections.send_command_threadsafe(cp, "remote-stop", params, timeout=5))
 
-    shared_live_server.app.state.bus.subscribe("session.started", stop_at_once)
+    shared_live_server.app.state.bus.subscribe("session.started", slow_then_stop)
     async with ocpp_client(shared_live_server, cp, PASSWORD) as client:
         client.auto_answer = {"RemoteStopTransaction": {"status": "Accepted"}}
         start = {"connectorId": 1, "idTag": "ANYONE", "meterStart": 0, "timestamp": "2025-01-01T00:00:00Z"}
+        asked = time.monotonic()
         started = await client.ok("StartTransaction", start)
+        assert time.monotonic() - asked < 2.5, "the answer waited for the consumer"
+        await client.serve_calls()
+        for _ in range(50):  # the consumer's thread has the charger's answer a moment later
+            if answers:
+                break
+            await asyncio.sleep(0.1)
     assert answers == [{"status": "Accepted"}]
     assert client.received_calls[0][3] == {"transactionId": started["transactionId"]}
 

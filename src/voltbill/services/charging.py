@@ -37,7 +37,7 @@ from voltbill.domain.errors import NotFound
 from voltbill.domain.idempotency import idempotency_key
 from voltbill.domain.sessions import Sample, clamp_future, first_energy_wh, last_energy_wh
 from voltbill.services import registry
-from voltbill.services.events import EventBus
+from voltbill.services.events import Publisher
 from voltbill.services.session_pricing import close_and_price
 from voltbill.services.sessions_query import get_cdr, get_session, list_cdrs, list_sessions, live_cost, live_cost_of
 
@@ -80,7 +80,7 @@ class ChargingContext:
     """What the use cases need besides the unit of work: the event bus, the clock, the payment start checks
     (``app.state.start_checks``) and how far ahead of the server a charger clock may run (seconds)."""
 
-    bus: EventBus
+    bus: Publisher
     clock: Clock
     start_checks: Sequence[StartCheck] = field(default_factory=list)
     skew_tolerance_s: int = 300

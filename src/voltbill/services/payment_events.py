@@ -5,6 +5,7 @@ event was lost and collects due card payments."""
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import logging
 from collections.abc import Mapping
 from decimal import Decimal
@@ -77,11 +78,14 @@ def ocpp_command(cp_id: str, command: str, params: dict[str, Any]) -> None:
 
     try:
         loop = asyncio.get_running_loop()
-    except RuntimeError:
-        try:
-            connections.send_command_threadsafe(cp_id, command, params)
-        except Exception as exc:
-            log.warning("%s to %s failed: %s", command, cp_id, exc)
+    except RuntimeError:  # a worker thread (an event consumer): hand it to the connection's loop, do not wait
+        charge_point = connections.get(cp_id)
+        if charge_point is None:
+            log.warning("%s to %s failed: the charge point is not connected", command, cp_id)
+        else:
+            pending = asyncio.run_coroutine_threadsafe(send(), charge_point.loop)
+            thread_commands.add(pending)
+            pending.add_done_callback(thread_commands.discard)
         return
     task = loop.create_task(send())
     ctx_tasks.add(task)
@@ -89,6 +93,7 @@ def ocpp_command(cp_id: str, command: str, params: dict[str, Any]) -> None:
 
 
 ctx_tasks: set[asyncio.Task[None]] = set()  # keeps fire-and-forget command tasks alive until done
+thread_commands: set[concurrent.futures.Future[None]] = set()  # the same for commands handed over by threads
 
 
 def _tariff_currency(ctx: PaymentsContext, uow: UnitOfWork, charge_point_id: str) -> str | None:

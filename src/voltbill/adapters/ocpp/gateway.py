@@ -29,6 +29,7 @@ from voltbill.gc_pacing import pace_gc, tune_gc
 from voltbill.heap import limit_arenas
 from voltbill.services import charger_auth, charging
 from voltbill.services.charging import ChargingContext, Write
+from voltbill.services.events import DeferredBus
 
 log = logging.getLogger("voltbill.ocpp")
 
@@ -152,8 +153,10 @@ class OcppGateway:
         self._background_threads = anyio.CapacityLimiter(_BACKGROUND_THREADS[0 if sqlite else 1])
         # The batch writer and the liveness job both update sessions: one at a time (no deadlock on PostgreSQL).
         self._batch_lock = threading.Lock()
+        # consumers of what the use cases publish (settlement, invoicing, card holds) run after the answer
+        self.events = DeferredBus(state.bus, lambda: self._sqlite_writer)
         self.ctx = ChargingContext(
-            bus=state.bus,
+            bus=self.events,
             clock=state.clock,
             start_checks=state.start_checks,
             skew_tolerance_s=self.settings.ocpp_clock_skew_tolerance_s,
@@ -247,6 +250,7 @@ class OcppGateway:
             await self._batcher.close()
             self._batcher = None
         await self._touch()
+        await asyncio.to_thread(self.events.close)
 
     def _sweep_interval(self) -> float:
         return max(1.0, min(60.0, self.settings.session_timeout_s / 4))
