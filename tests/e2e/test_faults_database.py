@@ -166,6 +166,7 @@ async def test_a_database_outage_is_reported_by_healthz_and_replayed_messages_ma
                 assert state.invoicing_worker.is_alive()
                 assert state.payments.worker is not None and not state.payments.worker.done()
                 assert all(not task.done() for task in state.ocpp._tasks)
+                await asyncio.to_thread(server.events_consumed)  # settlement and invoicing follow the answers
                 pending = server.api.get("/api/v1/pending").json()
                 assert pending["total"] == 0, pending
                 faults["proxy counts"] = sum(proxy.counts.values())

@@ -67,6 +67,7 @@ async def session(server: LiveServer, ocpp_client: Any, cp: str, tag: str, wh: i
             "timestamp": ts(start + timedelta(minutes=30)),
         }
         await charger.ok("StopTransaction", {**stop, "idTag": tag})
+    await asyncio.to_thread(server.events_consumed)  # the wallet debit follows the charger's answer
     (cdr,) = server.api.get("/api/v1/cdrs", params={"session_id": await session_id(server, cp)}).json()["items"]
     return dict(cdr)
 
@@ -248,6 +249,7 @@ async def test_a_wallet_that_runs_dry_stops_the_session_remotely(
             "timestamp": ts(start + timedelta(minutes=21)),
         }
         await charger.ok("StopTransaction", stop)
+    await asyncio.to_thread(server.events_consumed)
     wallet = server.api.get(f"/api/v1/drivers/{driver}/wallet").json()
     assert Decimal(wallet["balance"]) == 0  # the shortfall went to the driver's debt, never below zero
     assert balanced(server)
