@@ -17,13 +17,13 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Integer, String, bindparam, case, func, or_, select, update
+from sqlalchemy import Integer, String, bindparam, case, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
 from voltbill.adapters.store import bulk
 from voltbill.adapters.store.db import UnitOfWork
-from voltbill.adapters.store.one_of import one_of, one_of_param
+from voltbill.adapters.store.one_of import one_of, one_of_param, pair_of_param
 from voltbill.adapters.store.tables.registry import ChargePoint
 from voltbill.adapters.store.tables.sessions import (
     CdrRow,
@@ -431,7 +431,8 @@ class _BatchStatements:
     boots: Any
     current_status: Any
     session_progress: Any
-    sessions: Any
+    transactions: Any
+    active_sessions: Any
 
 
 def _statements(uow: UnitOfWork) -> _BatchStatements:
@@ -480,7 +481,7 @@ def _batch_statements(dialect_name: str) -> _BatchStatements:
             meter_start_wh=func.coalesce(table.c.meter_start_wh, bindparam("start_wh", type_=String)),
         )
     )
-    sessions = select(
+    found = select(
         table.c.id,
         table.c.charge_point_id,
         table.c.transaction_id,
@@ -488,11 +489,12 @@ def _batch_statements(dialect_name: str) -> _BatchStatements:
         table.c.connector_id,
         table.c.status,
         table.c.meter_start_wh,
-    ).where(
-        one_of_param(table.c.charge_point_id, "cps"),
-        or_(one_of_param(table.c.transaction_id, "txs"), table.c.status == "active"),
     )
-    return _BatchStatements(boots, current_status, session_progress, sessions)
+    # the batch's (charger, transaction) pairs (the unique index), and the active sessions of chargers that sent
+    # readings without a transaction (index on charger and status): never a charger's whole history (migration 0008)
+    transactions = found.where(pair_of_param(table.c.charge_point_id, table.c.transaction_id, "pairs"))
+    active = found.where(one_of_param(table.c.charge_point_id, "cps"), table.c.status == "active")
+    return _BatchStatements(boots, current_status, session_progress, transactions, active)
 
 
 def _progressed(change: dict[str, Any]) -> bool:
@@ -546,21 +548,16 @@ def _record_updates(
 
 
 def _sessions_for_updates(uow: UnitOfWork, updates: Sequence[TransactionUpdate]) -> dict[tuple[Any, ...], Any]:
-    """Sessions of a batch in one query, keyed ``(cp, transaction_id, None)`` or, for connector-level 1.6
-    samples, ``(cp, None, connector_id)`` (the connector's active session)."""
-    charge_points = {u.charge_point_id for u in updates}
-    transactions = {u.transaction_id for u in updates if u.transaction_id is not None}
-    if not charge_points:
-        return {}
-    result = uow.session.execute(
-        _statements(uow).sessions,
-        {"cps": sorted(charge_points), "txs": sorted(transactions)},
-    )
+    """Sessions of a batch, keyed ``(cp, transaction_id, None)`` or, for connector-level 1.6 samples,
+    ``(cp, None, connector_id)`` (the connector's active session): a query for each kind the batch holds."""
     found: dict[tuple[Any, ...], Any] = {}
-    for row in result:
-        if row.transaction_id in transactions:
+    pairs = sorted({(u.charge_point_id, u.transaction_id) for u in updates if u.transaction_id is not None})
+    if pairs:
+        for row in uow.session.execute(_statements(uow).transactions, {"pairs": pairs}):
             found[(row.charge_point_id, row.transaction_id, None)] = row
-        if row.status == "active":
+    connector_level = sorted({u.charge_point_id for u in updates if u.transaction_id is None})
+    if connector_level:
+        for row in uow.session.execute(_statements(uow).active_sessions, {"cps": connector_level}):
             found.setdefault((row.charge_point_id, None, row.connector_id), row)
     return found
 

@@ -12,6 +12,11 @@ statement nearly every time, and the server's memory grew for as long as new len
   index with each value, as it does for an IN list.
 - PostgreSQL: ``column = ANY(CAST(%s AS TEXT[]))`` with the values as one array.
 
+``pair_of_param`` is the same for two columns at once, ``(a, b) IN (pairs)``, with the pairs as one JSON array of
+``[a, b]`` arrays on both (``json_each`` on SQLite, ``jsonb_array_elements`` on PostgreSQL): each pair is looked up
+in an index on ``(a, b)``. Two separate ``one_of`` would match every combination of the two lists (one
+charger's transaction id with another charger), and so read rows no pair asked for.
+
 Written here because SQLAlchemy has no such form (its ``expanding`` parameters are what render one placeholder per
 value). Only for text columns, which is what every id in voltbill is.
 """
@@ -84,3 +89,44 @@ def _comparison(column: ColumnElement[Any], values: ColumnElement[Any]) -> Colum
     # ``as_comparison`` makes it a comparison for SQLAlchemy: a plain boolean function would be written
     # ``... = 1`` in a WHERE on SQLite, which has no boolean type.
     return _OneOf(column, values).as_comparison(1, 2)
+
+
+class _PairList(TypeDecorator[list[tuple[str, str]]]):
+    """Pairs of texts bound as one parameter: a JSON array of two-element arrays."""
+
+    impl = Text
+    cache_ok = True
+
+    def process_bind_param(self, value: list[tuple[str, str]] | None, dialect: Dialect) -> str | None:
+        return None if value is None else json.dumps([list(pair) for pair in value])
+
+
+class _PairOf(FunctionElement[bool]):
+    """``(a, b)`` equals one of the pairs of a ``_PairList`` parameter (compiled per dialect below)."""
+
+    type = Boolean()
+    name = "pair_of"
+    inherit_cache = True
+
+
+@compiles(_PairOf)
+def _pair_of_sqlite(element: _PairOf, compiler: SQLCompiler, **kw: Any) -> str:
+    first, second, pairs = (compiler.process(clause, **kw) for clause in element.clauses)
+    return (
+        f"({first}, {second}) IN "
+        f"(SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]') FROM json_each({pairs}))"
+    )
+
+
+@compiles(_PairOf, "postgresql")
+def _pair_of_postgresql(element: _PairOf, compiler: SQLCompiler, **kw: Any) -> str:
+    first, second, pairs = (compiler.process(clause, **kw) for clause in element.clauses)
+    return f"({first}, {second}) IN (SELECT p->>0, p->>1 FROM jsonb_array_elements(CAST({pairs} AS JSONB)) AS p)"
+
+
+def pair_of_param(first: ColumnElement[Any], second: ColumnElement[Any], key: str) -> ColumnElement[bool]:
+    """``(first, second)`` is one of the pairs given at execution as the parameter ``key`` (a list of 2-tuples)."""
+    for column in (first, second):
+        if not isinstance(column.type, String):
+            raise TypeError(f"pair_of compares text columns; {column} is {column.type}")
+    return _PairOf(first, second, bindparam(key, type_=_PairList())).as_comparison(1, 2)

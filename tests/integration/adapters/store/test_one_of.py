@@ -1,4 +1,5 @@
-"""``one_of``: the rows of ``IN (values)``, with one SQL text for any number of values, on both stores."""
+"""``one_of``: the rows of ``IN (values)``, with one SQL text for any number of values, on both stores;
+``pair_of_param``: the same for ``(a, b) IN (pairs)``."""
 
 from __future__ import annotations
 
@@ -8,11 +9,15 @@ import pytest
 import sqlalchemy as sa
 
 from voltbill.adapters.store.db import Database
-from voltbill.adapters.store.one_of import one_of, one_of_param
+from voltbill.adapters.store.one_of import one_of, one_of_param, pair_of_param
 
 _metadata = sa.MetaData()
 _things = sa.Table(
-    "one_of_things", _metadata, sa.Column("id", sa.String(40), primary_key=True), sa.Column("n", sa.Integer)
+    "one_of_things",
+    _metadata,
+    sa.Column("id", sa.String(40), primary_key=True),
+    sa.Column("n", sa.Integer),
+    sa.Column("kind", sa.String(16)),
 )
 IDS = [f"CP-{i:04d}" for i in range(2_500)] + ["O'Brien", "Zürich-1", ""]
 
@@ -22,7 +27,9 @@ def db(database_url: str) -> Database:
     database = Database(database_url)
     _metadata.create_all(database.engine)
     with database.uow() as uow:
-        uow.session.execute(_things.insert(), [{"id": i} for i in IDS])
+        uow.session.execute(
+            _things.insert(), [{"id": i, "kind": ("odd", "even")[n % 2 == 0]} for n, i in enumerate(IDS)]
+        )
         uow.commit()
     return database
 
@@ -69,6 +76,27 @@ def test_in_a_delete(db: Database) -> None:
         assert sorted(uow.session.scalars(sa.select(_things.c.id)).all()) == sorted(IDS[2_000:])
 
 
+def test_pairs_match_both_columns_of_the_same_pair_only(db: Database) -> None:
+    statements = _statements(db)
+    query = sa.select(_things.c.id).where(pair_of_param(_things.c.id, _things.c.kind, "pairs"))
+    pair_lists = [
+        [],
+        [("CP-0000", "even")],
+        # each id is in the other pair's kind too: a match of each column separately would return all four
+        [("CP-0001", "odd"), ("CP-0002", "even"), ("CP-0001", "even"), ("CP-0002", "odd")],
+        [("O'Brien", "odd"), ("nobody", "even"), ("Zürich-1", "even")],
+        [(i, "even") for i in IDS[::2]],  # 1,252 pairs
+    ]
+    for pairs in pair_lists:
+        with db.read_uow() as uow:
+            found = uow.session.scalars(query, {"pairs": pairs}).all()
+        kinds = {i: ("odd", "even")[n % 2 == 0] for n, i in enumerate(IDS)}
+        assert sorted(found) == sorted({i for i, kind in pairs if kinds.get(i) == kind})
+    assert len(set(statements)) == 1, statements
+
+
 def test_only_for_text_columns() -> None:
     with pytest.raises(TypeError, match="text columns"):
         one_of(_things.c.n, ["1"])
+    with pytest.raises(TypeError, match="text columns"):
+        pair_of_param(_things.c.id, _things.c.n, "pairs")

@@ -11,7 +11,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Boolean, ForeignKey, Integer, String, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, Boolean, ForeignKey, Index, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from voltbill.adapters.store.metadata import Base
@@ -59,10 +59,15 @@ class SessionRow(Base):
     TransactionEvents raised it (revision 0006; ``None`` for 1.6)."""
 
     __tablename__ = "sessions"
-    __table_args__ = (UniqueConstraint("charge_point_id", "transaction_id"),)
+    # A charger's active sessions by (charger, status), however long its history (migration 0008); a transaction
+    # by the unique (charger, transaction).
+    __table_args__ = (
+        UniqueConstraint("charge_point_id", "transaction_id"),
+        Index("ix_sessions_charge_point_id_status", "charge_point_id", "status"),
+    )
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
-    charge_point_id: Mapped[str] = mapped_column(String(64), ForeignKey("charge_points.id"), index=True)
+    charge_point_id: Mapped[str] = mapped_column(String(64), ForeignKey("charge_points.id"))
     transaction_id: Mapped[str] = mapped_column(String(64))
     protocol: Mapped[str] = mapped_column(String(16))
     evse_id: Mapped[int] = mapped_column(Integer)
