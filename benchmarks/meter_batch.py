@@ -19,39 +19,30 @@ import datetime as dt
 import json
 import sys
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from ocpp_load import database, machine
+from session_pricing import T0, register_charge_points
 from voltbill.adapters.store.db import Database
 from voltbill.adapters.store.migrate import migrate
 from voltbill.adapters.store.tables.sessions import SessionRow
 from voltbill.domain.clock import FixedClock
 from voltbill.domain.sessions import Sample
-from voltbill.services import charging, registry
-from voltbill.services.access import ensure_operator
+from voltbill.services import charging
 from voltbill.services.charging import ChargingContext, StartSession, TransactionUpdate
 from voltbill.services.events import EventBus
-from voltbill.simulator.register import SIM_LOCATION, SIM_TARIFF
 
-T0 = datetime(2026, 12, 1, 8, tzinfo=UTC)
 TX = "tx-now"
 
 
 def seed(db: Database, ctx: ChargingContext, chargers: int, history: int) -> list[str]:
     """Charge points with ``history`` completed sessions and one active session each."""
-    registered = FixedClock(T0 - timedelta(days=400))
     cps = [f"MB{n:05d}" for n in range(chargers)]
-    with db.uow() as uow:
-        ensure_operator(uow, "default", clock=registered)
-        registry.upsert_tariff(uow, "default", "T1", SIM_TARIFF, clock=registered)
-        for cp in cps:
-            registry.upsert_charge_point(
-                uow, "default", cp, password=None, tariff_id="T1", location=SIM_LOCATION, clock=registered
-            )
+    register_charge_points(db, cps, FixedClock(T0 - timedelta(days=400)))
     for first in range(0, history, 50):
         rows = []
         for cp in cps:

@@ -46,10 +46,8 @@ T0 = datetime(2026, 12, 1, 8, tzinfo=UTC)
 TX = "tx-1"
 
 
-def seed(db: Database, ctx: ChargingContext, sessions: int, samples: int) -> list[str]:
-    """Charge points with one active session each and ``samples`` readings a session, interleaved."""
-    registered = FixedClock(T0 - timedelta(days=1))
-    cps = [f"BP{n:05d}" for n in range(sessions)]
+def register_charge_points(db: Database, cps: list[str], registered: FixedClock) -> None:
+    """The default operator, the simulator's tariff ``T1`` and charge points ``cps`` on it (no password)."""
     with db.uow() as uow:
         ensure_operator(uow, "default", clock=registered)
         registry.upsert_tariff(uow, "default", "T1", SIM_TARIFF, clock=registered)
@@ -58,6 +56,12 @@ def seed(db: Database, ctx: ChargingContext, sessions: int, samples: int) -> lis
             registry.upsert_charge_point(
                 uow, "default", cp, password=None, tariff_id="T1", location=SIM_LOCATION, clock=registered
             )
+
+
+def seed(db: Database, ctx: ChargingContext, sessions: int, samples: int) -> list[str]:
+    """Charge points with one active session each and ``samples`` readings a session, interleaved."""
+    cps = [f"BP{n:05d}" for n in range(sessions)]
+    register_charge_points(db, cps, FixedClock(T0 - timedelta(days=1)))
     for cp in cps:
         with db.uow() as uow:
             charging.start_session(uow, ctx, StartSession(cp, "ocpp2.0.1", 1, 1, T0, Decimal(0), transaction_id=TX))
