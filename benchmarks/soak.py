@@ -153,6 +153,7 @@ async def soak(kind: str, args: argparse.Namespace) -> dict[str, Any]:
         },
         "latency_ms_by_minute": summary["latency_ms_by_minute"],
         "errors_by_kind": summary["errors_by_kind"],
+        "window_errors_by_kind": summary["window"]["errors_by_kind"],  # the final stop wave left out
         "rss_mib": rss,
         "cpu_percent_and_wal_mib": load,
         # RSS trend over the second half of the measured window, the final stop wave left out (meaningless across
