@@ -20,20 +20,18 @@ import json
 import sys
 import time
 from datetime import timedelta
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from ocpp_load import database, machine
-from session_pricing import T0, register_charge_points
+from session_pricing import T0, minute_of_readings, register_charge_points, start_sessions
 from voltbill.adapters.store.db import Database
 from voltbill.adapters.store.migrate import migrate
 from voltbill.adapters.store.tables.sessions import SessionRow
 from voltbill.domain.clock import FixedClock
-from voltbill.domain.sessions import Sample
 from voltbill.services import charging
-from voltbill.services.charging import ChargingContext, StartSession, TransactionUpdate
+from voltbill.services.charging import ChargingContext
 from voltbill.services.events import EventBus
 
 TX = "tx-now"
@@ -67,21 +65,8 @@ def seed(db: Database, ctx: ChargingContext, chargers: int, history: int) -> lis
         with db.uow() as uow:
             uow.session.execute(SessionRow.__table__.insert(), rows)
             uow.commit()
-    for cp in cps:
-        with db.uow() as uow:
-            charging.start_session(uow, ctx, StartSession(cp, "ocpp2.0.1", 1, 1, T0, Decimal(0), transaction_id=TX))
+    start_sessions(db, ctx, cps, TX)
     return cps
-
-
-def batch(cps: list[str], minute: int) -> list[TransactionUpdate]:
-    at = T0 + timedelta(minutes=minute)
-    readings = (
-        ("Energy.Active.Import.Register", Decimal(183 * minute), "Wh"),
-        ("Power.Active.Import", Decimal(11_000), "W"),
-        ("Current.Import", Decimal(16), "A"),
-        ("SoC", Decimal(20 + minute % 70), "Percent"),
-    )
-    return [TransactionUpdate(cp, TX, samples=tuple(Sample(at, m, "", v, u) for m, v, u in readings)) for cp in cps]
 
 
 def run(kind: str, history: int, args: argparse.Namespace) -> dict[str, Any]:
@@ -93,7 +78,7 @@ def run(kind: str, history: int, args: argparse.Namespace) -> dict[str, Any]:
             started = time.monotonic()
             cps = seed(db, ctx, args.chargers, history)
             seeded = round(time.monotonic() - started, 1)
-            batches = [batch(cps, minute) for minute in range(1, args.batches + 2)]
+            batches = [minute_of_readings(cps, TX, minute) for minute in range(1, args.batches + 2)]
             with db.uow() as uow:  # warm-up: statement caches, pages
                 charging.record_batch(uow, ctx, batches[0])
             cpu, wall = time.process_time(), time.perf_counter()

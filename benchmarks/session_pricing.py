@@ -62,23 +62,31 @@ def seed(db: Database, ctx: ChargingContext, sessions: int, samples: int) -> lis
     """Charge points with one active session each and ``samples`` readings a session, interleaved."""
     cps = [f"BP{n:05d}" for n in range(sessions)]
     register_charge_points(db, cps, FixedClock(T0 - timedelta(days=1)))
+    start_sessions(db, ctx, cps, TX)
+    for i in range(1, samples + 1):
+        with db.uow() as uow:
+            charging.record_batch(uow, ctx, minute_of_readings(cps, TX, i))
+    return cps
+
+
+def start_sessions(db: Database, ctx: ChargingContext, cps: list[str], tx: str) -> None:
+    """A 2.0.1 session ``tx`` on EVSE 1 of each of ``cps``, begun at ``T0``."""
     for cp in cps:
         with db.uow() as uow:
-            charging.start_session(uow, ctx, StartSession(cp, "ocpp2.0.1", 1, 1, T0, Decimal(0), transaction_id=TX))
-    for i in range(1, samples + 1):
-        at = T0 + timedelta(minutes=i)
-        readings = (
-            ("Energy.Active.Import.Register", Decimal(183 * i), "Wh"),
-            ("Power.Active.Import", Decimal(11_000), "W"),
-            ("Current.Import", Decimal(16), "A"),
-            ("SoC", Decimal(20 + i % 70), "Percent"),
-        )
-        updates = [
-            TransactionUpdate(cp, TX, samples=tuple(Sample(at, m, "", v, u) for m, v, u in readings)) for cp in cps
-        ]
-        with db.uow() as uow:
-            charging.record_batch(uow, ctx, updates)
-    return cps
+            charging.start_session(uow, ctx, StartSession(cp, "ocpp2.0.1", 1, 1, T0, Decimal(0), transaction_id=tx))
+
+
+def minute_of_readings(cps: list[str], tx: str, minute: int) -> list[TransactionUpdate]:
+    """One MeterValues of session ``tx`` of each of ``cps`` at ``minute`` after ``T0``: energy register (11 kW),
+    power, current, SoC."""
+    at = T0 + timedelta(minutes=minute)
+    readings = (
+        ("Energy.Active.Import.Register", Decimal(183 * minute), "Wh"),
+        ("Power.Active.Import", Decimal(11_000), "W"),
+        ("Current.Import", Decimal(16), "A"),
+        ("SoC", Decimal(20 + minute % 70), "Percent"),
+    )
+    return [TransactionUpdate(cp, tx, samples=tuple(Sample(at, m, "", v, u) for m, v, u in readings)) for cp in cps]
 
 
 def cpu_ms_per_call(calls: list[Callable[[], Any]]) -> float:
