@@ -550,14 +550,15 @@ def _record_updates(
 def _sessions_for_updates(uow: UnitOfWork, updates: Sequence[TransactionUpdate]) -> dict[tuple[Any, ...], Any]:
     """Sessions of a batch, keyed ``(cp, transaction_id, None)`` or, for connector-level 1.6 samples,
     ``(cp, None, connector_id)`` (the connector's active session): a query for each kind the batch holds."""
+    statements = _statements(uow)
     found: dict[tuple[Any, ...], Any] = {}
     pairs = sorted({(u.charge_point_id, u.transaction_id) for u in updates if u.transaction_id is not None})
     if pairs:
-        for row in uow.session.execute(_statements(uow).transactions, {"pairs": pairs}):
+        for row in uow.session.execute(statements.transactions, {"pairs": pairs}):
             found[(row.charge_point_id, row.transaction_id, None)] = row
     connector_level = sorted({u.charge_point_id for u in updates if u.transaction_id is None})
     if connector_level:
-        for row in uow.session.execute(_statements(uow).active_sessions, {"cps": connector_level}):
+        for row in uow.session.execute(statements.active_sessions, {"cps": connector_level}):
             found.setdefault((row.charge_point_id, None, row.connector_id), row)
     return found
 

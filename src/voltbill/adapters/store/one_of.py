@@ -83,9 +83,14 @@ def one_of_param(column: ColumnElement[Any], key: str) -> ColumnElement[bool]:
     return _comparison(column, bindparam(key, type_=_TextList()))
 
 
+def _require_text(name: str, *columns: ColumnElement[Any]) -> None:
+    for column in columns:
+        if not isinstance(column.type, String):
+            raise TypeError(f"{name} compares text columns; {column} is {column.type}")
+
+
 def _comparison(column: ColumnElement[Any], values: ColumnElement[Any]) -> ColumnElement[bool]:
-    if not isinstance(column.type, String):
-        raise TypeError(f"one_of compares text columns; {column} is {column.type}")
+    _require_text("one_of", column)
     # ``as_comparison`` makes it a comparison for SQLAlchemy: a plain boolean function would be written
     # ``... = 1`` in a WHERE on SQLite, which has no boolean type.
     return _OneOf(column, values).as_comparison(1, 2)
@@ -126,7 +131,5 @@ def _pair_of_postgresql(element: _PairOf, compiler: SQLCompiler, **kw: Any) -> s
 
 def pair_of_param(first: ColumnElement[Any], second: ColumnElement[Any], key: str) -> ColumnElement[bool]:
     """``(first, second)`` is one of the pairs given at execution as the parameter ``key`` (a list of 2-tuples)."""
-    for column in (first, second):
-        if not isinstance(column.type, String):
-            raise TypeError(f"pair_of compares text columns; {column} is {column.type}")
+    _require_text("pair_of", first, second)
     return _PairOf(first, second, bindparam(key, type_=_PairList())).as_comparison(1, 2)

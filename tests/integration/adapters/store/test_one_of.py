@@ -20,6 +20,7 @@ _things = sa.Table(
     sa.Column("kind", sa.String(16)),
 )
 IDS = [f"CP-{i:04d}" for i in range(2_500)] + ["O'Brien", "Zürich-1", ""]
+KIND = {i: ("odd", "even")[n % 2 == 0] for n, i in enumerate(IDS)}
 
 
 @pytest.fixture
@@ -27,9 +28,7 @@ def db(database_url: str) -> Database:
     database = Database(database_url)
     _metadata.create_all(database.engine)
     with database.uow() as uow:
-        uow.session.execute(
-            _things.insert(), [{"id": i, "kind": ("odd", "even")[n % 2 == 0]} for n, i in enumerate(IDS)]
-        )
+        uow.session.execute(_things.insert(), [{"id": i, "kind": KIND[i]} for i in IDS])
         uow.commit()
     return database
 
@@ -90,8 +89,7 @@ def test_pairs_match_both_columns_of_the_same_pair_only(db: Database) -> None:
     for pairs in pair_lists:
         with db.read_uow() as uow:
             found = uow.session.scalars(query, {"pairs": pairs}).all()
-        kinds = {i: ("odd", "even")[n % 2 == 0] for n, i in enumerate(IDS)}
-        assert sorted(found) == sorted({i for i, kind in pairs if kinds.get(i) == kind})
+        assert sorted(found) == sorted({i for i, kind in pairs if KIND.get(i) == kind})
     assert len(set(statements)) == 1, statements
 
 
