@@ -1,4 +1,5 @@
-"""A localstripe server (a Stripe-compatible API for tests) as a subprocess on a free port.
+"""A localstripe server (a Stripe-compatible API for tests) as a subprocess on a free port, with Stripe's idempotent
+requests (``support/stripe_fake.py``).
 
 ``running_localstripe()`` yields its base URL once it answers; the process is stopped when the block ends.
 """
@@ -23,8 +24,8 @@ def _start(log: IO[bytes]) -> tuple[subprocess.Popen[bytes], str] | None:
     """Start localstripe on a free port; ``None`` when it exited before answering (e.g. the port was taken in
     the moment between choosing and binding it)."""
     port = free_port()
-    exe = Path(sys.executable).with_name("localstripe")
-    proc = subprocess.Popen([str(exe), "--port", str(port)], stdout=log, stderr=log)
+    fake = Path(__file__).resolve().parent / "support" / "stripe_fake.py"
+    proc = subprocess.Popen([sys.executable, str(fake), "--port", str(port)], stdout=log, stderr=log)
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
