@@ -18,6 +18,7 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = 8180
     smtp_url: str | None = None
+    smtp_timeout_s: float = 15.0  # one SMTP connection or command; a claimed e-mail's lease is eight of them
     allow_unauthenticated_chargers: bool = False
     session_timeout_s: int = 6 * 3600
     # OCPP gateway limits and behaviour (docs/ocpp.md)

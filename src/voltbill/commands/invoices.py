@@ -111,10 +111,10 @@ def resend(
     db, clock = _db(), SystemClock()
     with db.uow() as uow:
         message_id = outbox.resend(uow, operator, number, clock=clock, to=to)
-    smtp_url = get_settings().smtp_url
-    if not smtp_url:
+    settings = get_settings()
+    if not settings.smtp_url:
         raise fail("VOLTBILL_SMTP_URL is not set; the e-mail stays queued until a server with SMTP sends it")
-    run = outbox.process_outbox(db, clock, smtp_url)
+    run = outbox.process_outbox(db, clock, settings.smtp_url, timeout_s=settings.smtp_timeout_s)
     typer.echo(f"{message_id}: {'sent' if run.sent else 'queued for retry'}")
 
 
@@ -150,7 +150,8 @@ def catch_up() -> None:
     db, clock = _db(), SystemClock()
     issued = run_catch_up(db, clock, limit=100_000)
     rendered = render_pending(db, clock, limit=100_000, processes=os.cpu_count() or 1)
-    sent = outbox.process_outbox(db, clock, get_settings().smtp_url, limit=100_000).sent
+    settings = get_settings()
+    sent = outbox.process_outbox(db, clock, settings.smtp_url, limit=100_000, timeout_s=settings.smtp_timeout_s).sent
     with db.uow() as uow:
         queue = ", ".join(f"{n} {status}" for status, n in sorted(outbox.outbox_counts(uow).items())) or "empty"
     typer.echo(f"issued {issued}, rendered {rendered}, e-mailed {sent}; e-mail outbox: {queue}")
@@ -179,7 +180,8 @@ def run_monthly(
             pending = len(rows_without_pdf(uow, 1_000_000))
         task = bar.add_task("PDFs", total=pending)
         render_pending(db, clock, limit=1_000_000, processes=processes, progress=lambda n: bar.advance(task, n))
-    sent = outbox.process_outbox(db, clock, get_settings().smtp_url, limit=1_000_000).sent
+    settings = get_settings()
+    sent = outbox.process_outbox(db, clock, settings.smtp_url, limit=1_000_000, timeout_s=settings.smtp_timeout_s).sent
     typer.echo(
         f"{period}: {result.drivers} post-paid drivers, {len(result.issued)} statements issued, "
         f"{len(result.existing)} already issued, {sent} e-mailed"

@@ -135,8 +135,8 @@ def _time_zones(uow: Any, rows: list[CdrRow]) -> dict[str, str]:
     return zones
 
 
-def run_once(db: Database, clock: Clock, smtp_url: str | None) -> None:
+def run_once(db: Database, clock: Clock, smtp_url: str | None, smtp_timeout_s: float) -> None:
     """One round of the server's invoicing worker: catch up, render, send."""
     catch_up(db, clock)
     render_pending(db, clock, limit=100)
-    process_outbox(db, clock, smtp_url)
+    process_outbox(db, clock, smtp_url, timeout_s=smtp_timeout_s)

@@ -408,7 +408,7 @@ class InvoicingWorker(threading.Thread):
             if state is None:
                 return
             try:
-                run_once(state.db, state.clock, state.settings.smtp_url)
+                run_once(state.db, state.clock, state.settings.smtp_url, state.settings.smtp_timeout_s)
                 failures = 0
             except Exception:
                 if failures == 0:

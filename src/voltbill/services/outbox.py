@@ -1,10 +1,10 @@
 """The durable e-mail outbox: each issued invoice is queued in its issuing transaction and sent from here.
 
-Sending claims a row with one conditional UPDATE (a lease: ``next_attempt_at`` moves past the send), talks SMTP
-without holding any database lock, then records the SMTP acceptance (``status = sent``) at once. A failure books the
-error and the next attempt (exponential backoff); after ``MAX_ATTEMPTS`` the row is ``failed`` and waits for
-``voltbill invoices resend``. The Message-ID comes from the invoice number, so even a retry after a crash between
-the SMTP answer and that commit is the same message to the receiving mail system.
+Sending claims a row with one conditional UPDATE (a lease: ``next_attempt_at`` moves past the send, see
+``claim_lease``), talks SMTP without holding any database lock, then records the SMTP acceptance (``status = sent``)
+at once. A failure books the error and the next attempt (exponential backoff); after ``MAX_ATTEMPTS`` the row is
+``failed`` and waits for ``voltbill invoices resend``. The Message-ID comes from the invoice number, so even a retry
+after a crash between the SMTP answer and that commit is the same message to the receiving mail system.
 """
 
 from __future__ import annotations
@@ -26,7 +26,16 @@ from voltbill.domain.errors import NotFound
 log = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 10
-LEASE = timedelta(minutes=2)
+
+
+def claim_lease(timeout_s: float) -> timedelta:
+    """How long a claimed e-mail is left to the sender that claimed it: eight SMTP timeouts (2 minutes with the
+    default ``VOLTBILL_SMTP_TIMEOUT_S``).
+
+    A send is a connection and at most six commands (EHLO, STARTTLS or AUTH, MAIL, RCPT, DATA, the message), each
+    bounded by the timeout. A sender that died mid-send (kill -9) leaves its claim behind; the next round takes the
+    e-mail up once the lease has passed, and it goes out with the same Message-ID."""
+    return timedelta(seconds=8 * timeout_s)
 
 
 def backoff(attempts: int) -> timedelta:
@@ -96,7 +105,7 @@ def resend(uow: UnitOfWork, operator_id: str, number: str, *, clock: Clock, to: 
     return message_id
 
 
-def _claim(db: Database, entry_id: int, now: datetime) -> bool:
+def _claim(db: Database, entry_id: int, now: datetime, lease: timedelta) -> bool:
     with db.uow() as uow:
         claimed = uow.session.execute(
             update(InvoiceOutboxRow)
@@ -105,7 +114,7 @@ def _claim(db: Database, entry_id: int, now: datetime) -> bool:
                 InvoiceOutboxRow.status == "pending",
                 InvoiceOutboxRow.next_attempt_at <= now,
             )
-            .values(next_attempt_at=now + LEASE, attempts=InvoiceOutboxRow.attempts + 1)
+            .values(next_attempt_at=now + lease, attempts=InvoiceOutboxRow.attempts + 1)
         ).rowcount
         uow.commit()
         return bool(claimed)
@@ -119,8 +128,11 @@ class OutboxRun:
     failed: int
 
 
-def process_outbox(db: Database, clock: Clock, smtp_url: str | None, limit: int = 100) -> OutboxRun:
-    """Send the e-mails that are due. Without ``VOLTBILL_SMTP_URL`` nothing is sent and everything stays queued."""
+def process_outbox(
+    db: Database, clock: Clock, smtp_url: str | None, limit: int = 100, *, timeout_s: float
+) -> OutboxRun:
+    """Send the e-mails that are due, each SMTP step waiting at most ``timeout_s``. Without ``VOLTBILL_SMTP_URL``
+    nothing is sent and everything stays queued."""
     if not smtp_url:
         return OutboxRun(0, 0)
     target = smtp_target(smtp_url)
@@ -137,11 +149,11 @@ def process_outbox(db: Database, clock: Clock, smtp_url: str | None, limit: int 
         )
     sent = failed = 0
     for entry_id, operator_id, number in due:
-        if not _claim(db, entry_id, now):
+        if not _claim(db, entry_id, now, claim_lease(timeout_s)):
             continue  # another worker has it
         try:
             message = _message(db, entry_id, operator_id, number, clock)
-            send(target, message)
+            send(target, message, timeout=timeout_s)
         except Exception as exc:
             failed += 1
             _record_failure(db, entry_id, exc, clock.now())

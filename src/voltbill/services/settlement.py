@@ -47,7 +47,16 @@ from voltbill.services.payment_context import PaymentsContext
 
 log = logging.getLogger(__name__)
 
-LEASE = timedelta(minutes=5)  # a worker that claimed a payment and died releases it after this
+
+def claim_lease(stripe_timeout_s: float) -> timedelta:
+    """How long a claimed payment is left to the worker that claimed it: ten provider timeouts (5 minutes with the
+    default ``VOLTBILL_STRIPE_TIMEOUT_S``).
+
+    An attempt makes at most two requests (a capture, then reading the intent when the capture is refused), each
+    tried three times by the SDK, each try bounded by the timeout, with under 1.5 s of the SDK's pauses per request.
+    A worker that died mid-attempt (kill -9) leaves its claim behind; the next round takes the payment up once the
+    lease has passed, with the same idempotency key."""
+    return timedelta(seconds=10 * stripe_timeout_s)
 
 
 @dataclass(frozen=True, slots=True)
@@ -276,7 +285,7 @@ def _claim(ctx: PaymentsContext, payment_id: str) -> Payment | None:
                 Payment.status == "capture_pending",
                 or_(Payment.next_attempt_at.is_(None), Payment.next_attempt_at <= now),
             )
-            .values(next_attempt_at=now + LEASE)
+            .values(next_attempt_at=now + claim_lease(ctx.config.stripe_timeout_s))
         ).rowcount
         if claimed != 1:
             return None

@@ -69,8 +69,9 @@ def invoice_message(
     return message
 
 
-def send(target: SmtpTarget, message: EmailMessage, timeout: float = 15.0) -> None:
-    """Hand ``message`` to the SMTP server; returns only when the server accepted it (raises otherwise)."""
+def send(target: SmtpTarget, message: EmailMessage, timeout: float) -> None:
+    """Hand ``message`` to the SMTP server, each step waiting at most ``timeout`` seconds; returns only when the server
+    accepted it (raises otherwise)."""
     smtp: smtplib.SMTP
     if target.scheme == "smtps":
         smtp = smtplib.SMTP_SSL(target.host, target.port, timeout=timeout, context=ssl.create_default_context())

@@ -68,8 +68,8 @@ def test_each_invoice_is_mailed_once_with_its_pdf(db: Database, smtp: tuple[Inbo
     inbox, url = smtp
     clock = Clock()
     numbers = [issue_with_email(db, clock, f"c{n}", f"driver{n}@example.com") for n in range(3)]
-    assert process_outbox(db, clock, url).sent == 3
-    assert process_outbox(db, clock, url).sent == 0  # nothing is sent twice
+    assert process_outbox(db, clock, url, timeout_s=5).sent == 3
+    assert process_outbox(db, clock, url, timeout_s=5).sent == 0  # nothing is sent twice
     assert len(inbox.messages) == 3
     by_id = {m["Message-ID"]: m for m in inbox.messages}
     assert sorted(by_id) == sorted(f"<{n}.op1@invoices.voltbill>" for n in numbers)
@@ -88,7 +88,7 @@ def test_smtp_down_keeps_the_email_queued_and_sends_it_when_the_server_is_back(d
     port = free_port()
     url = f"smtp://127.0.0.1:{port}"
     number = issue_with_email(db, clock, "c1", "erika@example.com")
-    run = process_outbox(db, clock, url)
+    run = process_outbox(db, clock, url, timeout_s=5)
     assert (run.sent, run.failed) == (0, 1)
     with db.uow() as uow:
         assert outbox_counts(uow) == {"pending": 1}
@@ -96,11 +96,11 @@ def test_smtp_down_keeps_the_email_queued_and_sends_it_when_the_server_is_back(d
     controller = Controller(inbox, hostname="127.0.0.1", port=port)
     controller.start()
     try:
-        assert process_outbox(db, clock, url).sent == 0  # backing off
+        assert process_outbox(db, clock, url, timeout_s=5).sent == 0  # backing off
         clock.at += timedelta(seconds=31)
-        assert process_outbox(db, clock, url).sent == 1
+        assert process_outbox(db, clock, url, timeout_s=5).sent == 1
         clock.at += timedelta(hours=2)
-        assert process_outbox(db, clock, url).sent == 0
+        assert process_outbox(db, clock, url, timeout_s=5).sent == 0
     finally:
         controller.stop()
     assert [m["Message-ID"] for m in inbox.messages] == [f"<{number}.op1@invoices.voltbill>"]
@@ -110,8 +110,8 @@ def test_resend_sends_a_sent_invoice_again_as_a_new_message(db: Database, smtp: 
     inbox, url = smtp
     clock = Clock()
     number = issue_with_email(db, clock, "c1", "erika@example.com")
-    process_outbox(db, clock, url)
+    process_outbox(db, clock, url, timeout_s=5)
     with db.uow() as uow:
         message_id = resend(uow, "op1", number, clock=clock)
-    assert process_outbox(db, clock, url).sent == 1
+    assert process_outbox(db, clock, url, timeout_s=5).sent == 1
     assert [m["Message-ID"] for m in inbox.messages] == [f"<{number}.op1@invoices.voltbill>", message_id]
