@@ -1,38 +1,68 @@
-"""kill -9 of the server while simulated chargers run sessions: after restart, reconnect and replay of queued
-messages (same message ids), every session is stored once and priced exactly once."""
+"""kill -9 of the server at random moments while simulated chargers run sessions and their payments settle, on SQLite
+and PostgreSQL. The drivers pay by prepaid wallet, by card on file (a Stripe-compatible server that honours
+idempotency keys, ``support/stripe_fake.py``) or by monthly invoice; invoices are e-mailed to an SMTP server in the
+test. After the restarts, the chargers' reconnects and their replays of queued messages (same message ids):
+
+- every session is stored once, completed, and priced once (one CDR);
+- every CDR is settled once: a wallet is debited its total once, a card is captured its total once at the provider,
+  an invoice driver's total waits on account;
+- the ledger's trial balance is balanced;
+- invoice numbers have no gaps and no duplicates, and each wallet or card session is on exactly one invoice;
+- each invoice is e-mailed under one Message-ID; only a message in flight at a kill may go out again, with the same
+  Message-ID (SMTP cannot tell a crash after the server's 250 from one before it).
+
+``VOLTBILL_CRASH_SEED`` picks other kill moments; ``benchmarks/crashes.py`` runs this test with many seeds.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import email
+import json
 import os
 import random
 import signal
 import subprocess
 import sys
-from collections import Counter
+import threading
+import time
+from collections import Counter, defaultdict
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from email.message import Message
 from pathlib import Path
+from typing import Any
 
 import httpx
+import stripe
+from aiosmtpd.controller import Controller
 
 from conftest import API_KEY, free_port
-from voltbill.simulator.config import SimulationConfig
+from localstripe_server import running_localstripe
+from voltbill.domain.money import Money
+from voltbill.domain.rounding import invoice_line
+from voltbill.simulator.config import ChargerSpec, SimulationConfig
 from voltbill.simulator.register import register
 from voltbill.simulator.runner import build_chargers, run_simulation
 
 ROOT = Path(__file__).resolve().parents[2]
+STRIPE_KEY = "sk_test_crash_recovery"
+KILLS = 4
+METHODS = ("wallet", "card", "invoice")  # charger n's driver pays by METHODS[n % 3]
+TOP_UP = Decimal("500.00")
 
 
 class ServerProcess:
     """``voltbill serve`` as a child process that can be killed with SIGKILL and started again on the same port."""
 
-    def __init__(self, database_url: str, log: Path) -> None:
+    def __init__(self, database_url: str, log: Path, **settings: str) -> None:
         self.port = free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
         self.env = {
             **{k: v for k, v in os.environ.items() if not k.startswith("VOLTBILL_")},
             "VOLTBILL_DATABASE_URL": database_url,
             "VOLTBILL_API_KEY": API_KEY,
+            **{f"VOLTBILL_{name.upper()}": value for name, value in settings.items()},
         }
         self.log = log
         self.proc: subprocess.Popen[bytes] | None = None
@@ -71,12 +101,104 @@ class ServerProcess:
                 self.proc.kill()
 
 
-async def test_sessions_survive_kill_9_of_the_server_and_are_priced_exactly_once(
+class Inbox:
+    """An SMTP handler that keeps every message it accepts."""
+
+    def __init__(self) -> None:
+        self.messages: list[Message] = []
+        self._lock = threading.Lock()
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        with self._lock:
+            self.messages.append(email.message_from_bytes(envelope.content))
+        return "250 OK"
+
+
+def driver_of(charger_id: str) -> str:
+    return f"{charger_id}-driver"  # as voltbill.simulator.register names it
+
+
+def method_of(driver_id: str) -> str:
+    """How the driver of charger ``CR-0000n`` pays: ``METHODS[n % 3]``."""
+    return METHODS[int(driver_id.removesuffix("-driver").rsplit("-", 1)[1]) % len(METHODS)]
+
+
+async def pay_by(api: httpx.AsyncClient, stripe_client: stripe.StripeClient, spec: ChargerSpec) -> None:
+    """Switch the charger's simulated driver to ``method_of``: a topped-up wallet or a card on file."""
+    driver = driver_of(spec.charger_id)
+    method = method_of(driver)
+    body = {"name": f"Driver {spec.charger_id}", "email": f"{driver.lower()}@example.com", "payment_method": method}
+    (await api.put(f"/api/v1/drivers/{driver}", json=body)).raise_for_status()
+    if method == "wallet":
+        top_up = {"amount": str(TOP_UP), "currency": "EUR"}
+        headers = {"Idempotency-Key": f"top-up-{driver}"}
+        (await api.post(f"/api/v1/drivers/{driver}/wallet/top-ups", json=top_up, headers=headers)).raise_for_status()
+    elif method == "card":
+        card = {"number": "4242424242424242", "exp_month": 12, "exp_year": 2034, "cvc": "123"}
+        pm = stripe_client.v1.payment_methods.create(params={"type": "card", "card": card})
+        put = {"provider": "stripe", "payment_method_id": pm.id}
+        (await api.put(f"/api/v1/drivers/{driver}/card", json=put)).raise_for_status()
+
+
+async def all_items(api: httpx.AsyncClient, path: str, **params: Any) -> list[dict[str, Any]]:
+    """Every item of a paginated list."""
+    items: list[dict[str, Any]] = []
+    cursor = None
+    while True:
+        page = (await api.get(path, params={**params, "limit": 500, **({"cursor": cursor} if cursor else {})})).json()
+        items += page["items"]
+        if not (cursor := page.get("next_cursor")):
+            return items
+
+
+async def settled_and_mailed(api: httpx.AsyncClient, billed_now: int, timeout_s: float = 120) -> None:
+    """Wait until no capture, settlement or e-mail is pending and every wallet or card session has its invoice (a
+    payment or e-mail claimed by a killed server waits for its lease, ten Stripe / eight SMTP timeouts)."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        pending = {i["kind"]: i["count"] for i in (await api.get("/api/v1/pending")).json()["items"]}
+        waiting = {
+            k: pending.get(k, 0) for k in ("captures_pending", "cdrs_unsettled", "cdrs_unpriced", "emails_queued")
+        }
+        invoiced = len(await all_items(api, "/api/v1/invoices"))
+        if not any(waiting.values()) and invoiced >= billed_now:
+            return
+        assert time.monotonic() < deadline, f"still pending: {waiting}, {invoiced} of {billed_now} invoices"
+        await asyncio.sleep(0.5)
+
+
+async def test_a_crashing_server_bills_every_session_once_and_mails_every_invoice_once(
     database_url: str, tmp_path: Path
 ) -> None:
-    server = ServerProcess(database_url, tmp_path / "server.log")
-    rng = random.Random(20261128)
+    rng = random.Random(int(os.environ.get("VOLTBILL_CRASH_SEED", "20261206")))
     faults: Counter[str] = Counter()
+    inbox = Inbox()
+    smtp = Controller(inbox, hostname="127.0.0.1", port=free_port())
+    smtp.start()
+    try:
+        with running_localstripe() as stripe_url:
+            server = ServerProcess(
+                database_url,
+                tmp_path / "server.log",
+                payment_gateway="stripe",
+                stripe_api_key=STRIPE_KEY,
+                stripe_api_base=stripe_url,
+                stripe_timeout_s="1",  # a claimed capture's lease: 10 s
+                payments_poll_s="0.5",
+                smtp_url=f"smtp://127.0.0.1:{smtp.port}",
+                smtp_timeout_s="1",  # a claimed e-mail's lease: 8 s
+            )
+            try:
+                await run_with_kills(server, stripe_url, rng, faults)
+                await check_books(server, stripe_url, inbox, faults)
+            finally:
+                server.stop()
+    finally:
+        smtp.stop()
+
+
+async def run_with_kills(server: ServerProcess, stripe_url: str, rng: random.Random, faults: Counter[str]) -> None:
+    """Run the chargers' sessions while the server is killed ``KILLS`` times and restarted."""
     chargers, sessions = 6, 3
     specs = build_chargers(chargers, prefix="CR-", protocol="mixed", kind="mixed", password="crash-{id}-0123456789")
     config = SimulationConfig(
@@ -95,31 +217,93 @@ async def test_sessions_survive_kill_9_of_the_server_and_are_priced_exactly_once
         start=datetime.now(UTC) - timedelta(days=3),
     )
     await server.start()
-    try:
+    stripe_client = stripe.StripeClient(STRIPE_KEY, base_addresses={"api": stripe_url})
+    async with httpx.AsyncClient(base_url=server.base_url, headers={"Authorization": f"Bearer {API_KEY}"}) as api:
         await register(server.base_url, API_KEY, specs)
-        simulation = asyncio.create_task(run_simulation(config))
-        for delay in (rng.uniform(1.0, 4.0), rng.uniform(1.0, 4.0)):
-            await asyncio.sleep(delay)
-            server.kill()
-            faults["kill -9 of the server"] += 1
-            await asyncio.sleep(rng.uniform(0.0, 1.0))
-            await server.start()
-        summary, _ = await simulation
-        faults["CALL whose answer was lost, resent"] = sum(
-            n for kind, n in summary["errors_by_kind"].items() if kind.startswith(("ConnectionError", "TimeoutError"))
-        )
-        print(dict(faults))
-        assert summary["sessions_completed"] == chargers * sessions, summary["errors_by_kind"]
+        for spec in specs:
+            await pay_by(api, stripe_client, spec)
+    simulation = asyncio.create_task(run_simulation(config))
+    for _ in range(KILLS):
+        await asyncio.sleep(rng.uniform(1.0, 4.0))
+        server.kill()
+        faults["kill -9 of the server"] += 1
+        await asyncio.sleep(rng.uniform(0.0, 1.0))
+        await server.start()
+    summary, _ = await simulation
+    faults["CALL whose answer was lost, resent"] = sum(
+        n for kind, n in summary["errors_by_kind"].items() if kind.startswith(("ConnectionError", "TimeoutError"))
+    )
+    assert summary["sessions_completed"] == chargers * sessions, summary["errors_by_kind"]
 
-        async with httpx.AsyncClient(base_url=server.base_url, headers={"Authorization": f"Bearer {API_KEY}"}) as api:
-            for spec in specs:
-                page = await api.get("/api/v1/sessions", params={"charge_point_id": spec.charger_id, "limit": 100})
-                found = page.json()["items"]
-                assert len(found) == sessions, (spec.charger_id, found)
-                for session in found:
-                    assert session["status"] == "completed", session
-                    cdrs = (await api.get("/api/v1/cdrs", params={"session_id": session["id"]})).json()["items"]
-                    assert [c["id"] for c in cdrs] == [session["cdr_id"]], (session, cdrs)
-                    assert float(cdrs[0]["total_energy"]) > 0
-    finally:
-        server.stop()
+
+async def check_books(server: ServerProcess, stripe_url: str, inbox: Inbox, faults: Counter[str]) -> None:
+    """Sessions, CDRs, payments at voltbill and at the provider, the ledger, invoice numbers and e-mails."""
+    async with httpx.AsyncClient(base_url=server.base_url, headers={"Authorization": f"Bearer {API_KEY}"}) as api:
+        sessions = await all_items(api, "/api/v1/sessions")
+        cdrs = {c["id"]: c for c in await all_items(api, "/api/v1/cdrs")}
+        driver = {s["cdr_id"]: s["driver_id"] for s in sessions}
+        method = {d: method_of(d) for d in driver.values()}
+        assert len(sessions) == 18 and {s["status"] for s in sessions} == {"completed"}, sessions
+        for session in sessions:  # priced once: one CDR, the session's
+            assert [c["id"] for c in cdrs.values() if c["session_id"] == session["id"]] == [session["cdr_id"]]
+        assert all(Decimal(str(c["total_energy"])) > 0 for c in cdrs.values())
+        billed = [i for i in cdrs if method[driver[i]] in ("wallet", "card")]
+        await settled_and_mailed(api, len(billed))
+
+        gross = {
+            i: invoice_line(Money(Decimal(str(c["total_cost"]["incl_vat"])), "EUR")).amount for i, c in cdrs.items()
+        }
+        payments = [p for p in await all_items(api, "/api/v1/payments") if p["cdr_id"]]
+        by_cdr: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        for payment in payments:
+            by_cdr[payment["cdr_id"]].append(payment)
+        assert set(by_cdr) == set(cdrs)  # every CDR settled, and nothing else
+        for cdr_id in cdrs:
+            paid = by_cdr[cdr_id]
+            expected = {"wallet": {"paid"}, "card": {"captured"}, "invoice": {"on_account"}}[method[driver[cdr_id]]]
+            assert {p["status"] for p in paid} == expected, paid
+            owed = sum((Decimal(p["amount"]) for p in paid), Decimal(0))
+            assert owed == gross[cdr_id], (cdr_id, paid)
+        for wallet_driver in (d for d, m in method.items() if m == "wallet"):  # debited once
+            spent = sum((gross[i] for i, d in driver.items() if d == wallet_driver), Decimal(0))
+            wallet = (await api.get(f"/api/v1/drivers/{wallet_driver}/wallet")).json()
+            assert Decimal(wallet["balance"]) == TOP_UP - spent, (wallet_driver, wallet, spent)
+
+        # captured once at the provider: what it captured equals voltbill's card payments, charge by charge
+        card_payments = [p for p in payments if p["payment_method"] == "card"]
+        stripe_client = stripe.StripeClient(STRIPE_KEY, base_addresses={"api": stripe_url})
+        charges = [c.to_dict() for c in stripe_client.v1.charges.list(params={"limit": 100}).data]
+        assert len(charges) < 100
+        captured = Counter({c["payment_intent"]: c["amount"] - c["amount_refunded"] for c in charges if c["captured"]})
+        assert captured == Counter({p["provider_ref"]: int(Decimal(p["captured_amount"]) * 100) for p in card_payments})
+        faults["card hold left uncaptured (hold recorded by no payment)"] = sum(
+            1 for c in charges if not c["captured"] and c["amount_refunded"] < c["amount"]
+        )
+
+        balance = (await api.get("/api/v1/ledger/trial-balance")).json()
+        assert balance["balanced"], balance
+
+        invoices = await all_items(api, "/api/v1/invoices")
+        numbers = [i["number"] for i in invoices]
+        series: dict[str, list[int]] = defaultdict(list)
+        for number in numbers:
+            prefix, sequence = number.rsplit("-", 1)
+            series[prefix].append(int(sequence))
+        for prefix, sequences in series.items():  # no gaps, no duplicates
+            assert sorted(sequences) == list(range(1, len(sequences) + 1)), (prefix, sorted(sequences))
+        on_invoices = Counter(cdr_id for i in invoices for cdr_id in i["cdr_ids"])
+        assert on_invoices == Counter(dict.fromkeys(billed, 1)), on_invoices
+
+        message_ids: dict[str, set[str]] = defaultdict(set)
+        deliveries: Counter[str] = Counter()
+        for message in inbox.messages:
+            (number,) = [n for n in numbers if n in (message["Subject"] or "")]
+            message_ids[number].add(message["Message-ID"])
+            deliveries[number] += 1
+        assert set(message_ids) == set(numbers)  # each invoice mailed
+        assert all(len(ids) == 1 for ids in message_ids.values()), message_ids  # as one message
+        again = sum(n - 1 for n in deliveries.values())
+        assert again <= faults["kill -9 of the server"], deliveries  # only what was in flight at a kill
+        faults["e-mail in flight at a kill, sent again (same Message-ID)"] = again
+        report = {"sessions": len(sessions), "invoices": len(invoices), "emails": len(inbox.messages), **faults}
+        print(f"\ncrash-report {json.dumps(report)}")  # read by benchmarks/crashes.py
