@@ -44,6 +44,13 @@ import sqlalchemy as sa
 ROOT = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
 API_KEY = "bench_" + secrets.token_hex(12)
+# The load benchmarks' server: the chargers are registered without passwords (5,000 registrations skip argon2) and
+# every simulated charger connects from 127.0.0.1.
+SERVER_SETTINGS = {
+    "VOLTBILL_API_KEY": API_KEY,
+    "VOLTBILL_ALLOW_UNAUTHENTICATED_CHARGERS": "true",
+    "VOLTBILL_OCPP_MAX_CONNECTIONS_PER_IP": "0",
+}
 PG_ADMIN = os.environ.get("VOLTBILL_TEST_PG_DSN", "postgresql://postgres@127.0.0.1:5432/test")
 ROWS_PER_MESSAGE = 4
 
@@ -76,12 +83,7 @@ def database(kind: str) -> Iterator[str]:
 
 @contextlib.contextmanager
 def server(url: str, port: int, log: Path) -> Iterator[subprocess.Popen[bytes]]:
-    env = {
-        **os.environ,
-        "VOLTBILL_DATABASE_URL": url,
-        "VOLTBILL_API_KEY": API_KEY,
-        "VOLTBILL_ALLOW_UNAUTHENTICATED_CHARGERS": "true",
-    }
+    env = {**os.environ, **SERVER_SETTINGS, "VOLTBILL_DATABASE_URL": url}
     with log.open("ab") as out:
         proc = subprocess.Popen(
             [PYTHON, "-m", "voltbill", "serve", "--port", str(port)],

@@ -27,7 +27,17 @@ import httpx
 import sqlalchemy as sa
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from ocpp_load import API_KEY, PYTHON, ROOT, cpu_seconds, database, machine, memory_mib, raise_nofile
+from ocpp_load import (
+    API_KEY,
+    PYTHON,
+    ROOT,
+    SERVER_SETTINGS,
+    cpu_seconds,
+    database,
+    machine,
+    memory_mib,
+    raise_nofile,
+)
 from voltbill.gc_pacing import tune_gc
 from voltbill.simulator.config import SimulationConfig
 from voltbill.simulator.register import register
@@ -57,12 +67,7 @@ class Server:
         self.proc: subprocess.Popen[bytes] | None = None
 
     async def start(self) -> None:
-        env = {
-            **os.environ,
-            "VOLTBILL_DATABASE_URL": self.url,
-            "VOLTBILL_API_KEY": API_KEY,
-            "VOLTBILL_ALLOW_UNAUTHENTICATED_CHARGERS": "true",
-        }
+        env = {**os.environ, **SERVER_SETTINGS, "VOLTBILL_DATABASE_URL": self.url}
         with self.log.open("ab") as out:
             self.proc = subprocess.Popen(
                 [PYTHON, "-m", "voltbill", "serve", "--port", str(self.port)],

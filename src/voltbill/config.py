@@ -24,6 +24,7 @@ class Settings(BaseSettings):
     # OCPP gateway limits and behaviour (docs/ocpp.md)
     ocpp_max_frame_bytes: int = 64 * 1024
     ocpp_max_messages_per_s: float = 20.0
+    ocpp_max_connections_per_ip: int = 1000  # handshakes in progress included; 0: no limit
     ocpp_heartbeat_interval_s: int = 300
     ocpp_clock_skew_tolerance_s: int = 300
     ocpp_response_timeout_s: float = 30.0

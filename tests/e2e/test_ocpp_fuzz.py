@@ -23,6 +23,7 @@ from hypothesis import HealthCheck, given, seed, settings
 from hypothesis import strategies as st
 from sqlalchemy import text
 from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import InvalidStatus
 
 from conftest import LiveServer, basic_auth, random_id
 
@@ -293,11 +294,13 @@ def test_random_and_mutated_frames_get_the_named_callerror_and_the_connection_st
     _assert_no_broken_session(fuzz_server, cp_id)
 
 
-async def _open(server: LiveServer, cp_id: str, protocol: str = "ocpp1.6") -> ClientConnection:
+async def _open(server: LiveServer, cp_id: str, protocol: str = "ocpp1.6", **socket: Any) -> ClientConnection:
+    """A booted connection of ``cp_id``; ``socket`` goes to ``create_connection`` (e.g. ``local_addr``)."""
     ws = await connect(
         f"{server.ws_url}/{cp_id}",
         subprotocols=[protocol],  # type: ignore[list-item]
         additional_headers=basic_auth(cp_id, PASSWORD),
+        **socket,
         max_size=2**24,
     )
     await ws.send(json.dumps([2, "b", "BootNotification", {"chargePointVendor": "V", "chargePointModel": "M"}]))
@@ -361,3 +364,33 @@ async def test_huge_frames_floods_and_slow_clients_do_not_disturb_other_chargers
     mute.transport.abort()  # its close frame would queue behind the unread answers
     for cp_id in (bystander_id, huge_id, flood_id, mute_id):
         _assert_no_broken_session(live_server, cp_id)
+
+
+async def test_an_address_at_its_connection_limit_is_refused_while_other_addresses_connect(
+    start_live_server: Callable[..., LiveServer],
+) -> None:
+    server = start_live_server(ocpp_max_connections_per_ip=3)
+    tag = random_id("TG")[:12]
+    ids = [_charger(server, tag) for _ in range(5)]
+    held = [await _open(server, cp_id) for cp_id in ids[:3]]
+
+    ATTACKS["connection over the per-address limit"] += 1
+    with pytest.raises(InvalidStatus) as refused:  # refused before any password check
+        await _open(server, ids[3])
+    assert refused.value.response.status_code == 429
+    assert refused.value.response.headers["Retry-After"] == "60"
+    other = await _open(server, ids[4], local_addr=("127.0.0.2", 0))  # all of 127/8 is this host: another address
+    assert await _heartbeat_ms(other) < 2000
+    assert all([await _heartbeat_ms(ws) < 2000 for ws in held])
+
+    await held.pop().close()  # a connection that ends gives its place back
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            held.append(await _open(server, ids[3]))
+            break
+        except InvalidStatus as exc:
+            assert exc.response.status_code == 429 and time.monotonic() < deadline
+            await asyncio.sleep(0.05)
+    for ws in [*held, other]:
+        await ws.close()

@@ -71,6 +71,31 @@ class ConnectionRegistry:
 registry = ConnectionRegistry()
 
 
+class ConnectionsPerAddress:
+    """How many OCPP connections (handshakes in progress included) each remote address holds, at most ``limit``
+    (0: no limit). Each charge point id holds one connection, so chargers are bounded by their registrations; what
+    this bounds is a host that opens handshakes it cannot finish (unknown ids, wrong passwords, half-open sockets)
+    to take the server's sockets, memory and password checks from the chargers."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self._open: dict[str, int] = {}
+
+    def admit(self, address: str) -> bool:
+        """Count one more connection from ``address``; False (nothing counted) when it holds ``limit`` already."""
+        held = self._open.get(address, 0)
+        if self.limit and held >= self.limit:
+            return False
+        self._open[address] = held + 1
+        return True
+
+    def release(self, address: str) -> None:
+        """Forget one connection of ``address`` (after ``admit`` returned True)."""
+        held = self._open.pop(address, 0) - 1
+        if held > 0:
+            self._open[address] = held
+
+
 async def send_command(charge_point_id: str, command: str, params: dict[str, Any] | None = None) -> Any:
     """Send a command to a connected charger of this process (module-level entry point)."""
     return await registry.send_command(charge_point_id, command, params)

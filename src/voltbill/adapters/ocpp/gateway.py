@@ -22,7 +22,7 @@ from typing import Any
 
 import anyio.to_thread
 
-from voltbill.adapters.ocpp.connections import ConnectionRegistry, registry
+from voltbill.adapters.ocpp.connections import ConnectionRegistry, ConnectionsPerAddress, registry
 from voltbill.adapters.store.db import Database
 from voltbill.config import Settings
 from voltbill.gc_pacing import pace_gc, tune_gc
@@ -162,6 +162,7 @@ class OcppGateway:
             skew_tolerance_s=self.settings.ocpp_clock_skew_tolerance_s,
         )
         self.connections = connections
+        self.addresses = ConnectionsPerAddress(self.settings.ocpp_max_connections_per_ip)
         self._last_seen: dict[str, datetime] = {}
         self._tasks: list[asyncio.Task[None]] = []
         self._batcher: WriteBatcher | None = None

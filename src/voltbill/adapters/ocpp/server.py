@@ -3,7 +3,8 @@
 Security profile 1 (OCPP 2.0.1 Part 2 A00.FR.2xx; OCPP-J 1.6 security whitepaper): HTTP Basic auth with user =
 charge point id. An unknown charger or a wrong password is refused in the handshake with HTTP 401 (a WebSocket
 denial response; uvicorn supports the ASGI ``websocket.http.response`` extension); while the database is unreachable
-the handshake is refused with HTTP 503 and ``Retry-After``. A client that offers no
+the handshake is refused with HTTP 503 and ``Retry-After``, and while the remote address holds
+``VOLTBILL_OCPP_MAX_CONNECTIONS_PER_IP`` connections with HTTP 429. A client that offers no
 subprotocol we speak gets the handshake without ``Sec-WebSocket-Protocol`` and is closed at once (OCPP-J 1.6
 §3.1.2), with close code 1002.
 """
@@ -73,9 +74,28 @@ async def _authenticated(gateway: OcppGateway, websocket: WebSocket, charge_poin
 
 
 async def ocpp_endpoint(websocket: WebSocket, charge_point_id: str) -> None:
-    """One charger connection, from handshake to disconnect."""
+    """One charger connection, from handshake to disconnect; refused with HTTP 429 while its address holds
+    ``ocpp_max_connections_per_ip`` connections already."""
     gateway: OcppGateway = websocket.app.state.ocpp
     gateway.start()
+    address = websocket.client.host if websocket.client else "unknown"  # the charger's, behind a trusted proxy
+    if not gateway.addresses.admit(address):
+        log.warning(
+            "%s: refused: %s holds %d OCPP connections, the limit (VOLTBILL_OCPP_MAX_CONNECTIONS_PER_IP; behind a "
+            "proxy, forward the charger's address)",
+            charge_point_id,
+            address,
+            gateway.addresses.limit,
+        )
+        await websocket.send_denial_response(Response(status_code=429, headers={"Retry-After": "60"}))
+        return
+    try:
+        await _serve(gateway, websocket, charge_point_id)
+    finally:
+        gateway.addresses.release(address)
+
+
+async def _serve(gateway: OcppGateway, websocket: WebSocket, charge_point_id: str) -> None:
     try:
         allowed = await _authenticated(gateway, websocket, charge_point_id)
     except OperationalError as exc:  # the database is unreachable: a temporary refusal the charger retries
