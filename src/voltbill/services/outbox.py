@@ -32,9 +32,10 @@ def claim_lease(timeout_s: float) -> timedelta:
     """How long a claimed e-mail is left to the sender that claimed it: eight SMTP timeouts (2 minutes with the
     default ``VOLTBILL_SMTP_TIMEOUT_S``).
 
-    A send is a connection and at most six commands (EHLO, STARTTLS or AUTH, MAIL, RCPT, DATA, the message), each
-    bounded by the timeout. A sender that died mid-send (kill -9) leaves its claim behind; the next round takes the
-    e-mail up once the lease has passed, and it goes out with the same Message-ID."""
+    A send is a connection and a few commands (EHLO, STARTTLS, AUTH, MAIL, RCPT, DATA, the message), each bounded by
+    the timeout; only a mail server stalling close to the timeout at nearly every step makes one last longer. A
+    sender that died mid-send (kill -9) leaves its claim behind; the next round takes the e-mail up once the lease has
+    passed, and it goes out with the same Message-ID."""
     return timedelta(seconds=8 * timeout_s)
 
 
