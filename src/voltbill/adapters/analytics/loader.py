@@ -2,7 +2,8 @@
 
 Plain SQLAlchemy Core selects, identical on both backends; DuckDB never touches the store. Per session it joins
 the charger's location, the driver, the CDR (totals, charging vs parking time), the settled payment (captured
-or debited amount) and the highest ``Power.Active.Import`` meter value. The store does not record a
+or debited amount; a card total above the hold adds its second charge) and the highest ``Power.Active.Import``
+meter value. The store does not record a
 connector's rated power, so ``connector_max_kw`` stays empty and the impossible-power rule falls back to the
 most a public charger delivers (``AnomalyRules.unknown_connector_max_kw``).
 """
@@ -83,8 +84,8 @@ _SESSION_COLUMNS = (
     SessionRow.meter_start_wh,
     SessionRow.meter_stop_wh,
     SessionRow.status,
-    CdrRow.id,
-    SessionRow.cdr_id,
+    CdrRow.id.label("cdr_id"),
+    SessionRow.cdr_id.label("session_cdr_id"),
     CdrRow.priced,
     CdrRow.currency,
     CdrRow.total_excl_vat,
@@ -110,13 +111,20 @@ def _session_batches(
     result = uow.session.execute(stmt)
     for partition in result.partitions():
         peaks = _peak_power_kw(uow, [row[0] for row in partition])
-        yield [_session(row, peaks, locations) for row in partition]
+        rests = _second_charges(uow, [row.cdr_id for row in partition if row.cdr_id])
+        yield [_session(row, peaks, rests, locations) for row in partition]
 
 
-def _session(row: Any, peaks: dict[str, float], locations: dict[str, dict[str, Any]]) -> dict[str, Any]:
+def _session(
+    row: Any, peaks: dict[str, float], rests: dict[str, Decimal | None], locations: dict[str, dict[str, Any]]
+) -> dict[str, Any]:
     (sid, cp, evse, connector, location_id, driver_id, driver_method, paid_method, tariff_id, start, end, kwh,
      total_time, parking_time, meter_start, meter_stop, status, cdr_id, session_cdr_id, priced, currency, excl, incl,
      payment_status, captured) = row  # fmt: skip
+    captured = captured if payment_status in SETTLED else None
+    if cdr_id in rests:  # the hold's capture and the second charge, once both are settled
+        rest = rests[cdr_id]
+        captured = None if captured is None or rest is None else captured + rest
     return {
         "session_id": sid,
         "charge_point_id": cp,
@@ -139,7 +147,7 @@ def _session(row: Any, peaks: dict[str, float], locations: dict[str, dict[str, A
         "currency": currency if priced else None,
         "total_cost_excl_vat": excl if priced else None,
         "total_cost_incl_vat": incl if priced else None,
-        "captured_amount": captured if payment_status in SETTLED else None,
+        "captured_amount": captured,
     }
 
 
@@ -167,6 +175,21 @@ def _peak_power_kw(uow: UnitOfWork, session_ids: list[str]) -> dict[str, float]:
             kw = float(Decimal(str(value)) * _TO_KW.get(unit or "W", Decimal("0.001")))
             peaks[session_id] = max(kw, peaks.get(session_id, kw))
     return peaks
+
+
+def _second_charges(uow: UnitOfWork, cdr_ids: list[str]) -> dict[str, Decimal | None]:
+    """What the second charge of each CDR whose card total exceeded the hold collected (``session_rest``, booked by
+    CDR, not by session); None while it is not settled."""
+    rests: dict[str, Decimal | None] = {}
+    for start in range(0, len(cdr_ids), 1000):
+        rows = uow.session.execute(
+            select(Payment.cdr_id, Payment.status, Payment.captured_amount).where(
+                Payment.kind == "session_rest", one_of(Payment.cdr_id, cdr_ids[start : start + 1000])
+            )
+        )
+        for cdr_id, status, captured in rows:
+            rests[cdr_id] = captured if status in SETTLED else None
+    return rests
 
 
 def _evses(uow: UnitOfWork, operator_id: str) -> list[dict[str, Any]]:

@@ -85,30 +85,8 @@ def seed(db: Database) -> None:
              Decimal("1.19")),
         ]  # fmt: skip
         for sid, start, kwh, m0, m1, excl, incl, captured in sessions:
-            s.add(SessionRow(id=sid, charge_point_id="CP-A", transaction_id=sid, protocol="ocpp1.6", evse_id=1,
-                             connector_id=1, driver_id="D-1", status="completed", start_date_time=start,
-                             end_date_time=start + timedelta(hours=1), meter_start_wh=Decimal(m0),
-                             meter_stop_wh=Decimal(m1), kwh=Decimal(kwh), tariff_id="T1", cdr_id=f"CDR-{sid}",
-                             last_seen_at=start, flags=[], created_at=start))  # fmt: skip
-            s.flush()
-            s.add(
-                CdrRow(
-                    id=f"CDR-{sid}",
-                    session_id=sid,
-                    charge_point_id="CP-A",
-                    driver_id="D-1",
-                    currency="EUR",
-                    total_excl_vat=excl,
-                    total_incl_vat=incl,
-                    priced=True,
-                    end_date_time=start + timedelta(hours=1),
-                    data=_cdr_data(start, kwh),
-                    created_at=start,
-                )
-            )
-            s.add(Payment(id=f"P-{sid}", kind="session", driver_id="D-1", session_id=sid, payment_method="card",
-                          currency="EUR", amount=incl, captured_amount=captured, refunded_amount=Decimal(0),
-                          status="captured", attempts=1, created_at=start, updated_at=start))  # fmt: skip
+            _completed_session(s, sid, start, kwh, m0, m1, excl, incl)
+            s.add(_card_payment(f"P-{sid}", sid, start, incl, captured, status="captured"))
         s.add(SessionRow(id="S-OPEN", charge_point_id="CP-A", transaction_id="S-OPEN", protocol="ocpp1.6", evse_id=1,
                          connector_id=1, driver_id="D-1", status="active", start_date_time=NOW - timedelta(days=3),
                          meter_start_wh=Decimal("20000"), last_seen_at=NOW, flags=[], created_at=NOW))  # fmt: skip
@@ -119,4 +97,51 @@ def seed(db: Database) -> None:
         for at, status in ((T0 - timedelta(hours=2), "Faulted"), (T0 - timedelta(hours=1), "Available")):
             s.add(ConnectorStatusHistoryRow(charge_point_id="CP-A", evse_id=1, connector_id=1, status=status,
                                             timestamp=at))  # fmt: skip
+        uow.commit()
+
+
+def _completed_session(
+    s: Any, sid: str, start: datetime, kwh: str, m0: str, m1: str, excl: Decimal, incl: Decimal
+) -> None:
+    """A completed session of D-1 on CP-A with its priced CDR ``CDR-{sid}``."""
+    s.add(SessionRow(id=sid, charge_point_id="CP-A", transaction_id=sid, protocol="ocpp1.6", evse_id=1,
+                     connector_id=1, driver_id="D-1", status="completed", start_date_time=start,
+                     end_date_time=start + timedelta(hours=1), meter_start_wh=Decimal(m0),
+                     meter_stop_wh=Decimal(m1), kwh=Decimal(kwh), tariff_id="T1", cdr_id=f"CDR-{sid}",
+                     last_seen_at=start, flags=[], created_at=start))  # fmt: skip
+    s.flush()
+    s.add(CdrRow(id=f"CDR-{sid}", session_id=sid, charge_point_id="CP-A", driver_id="D-1", currency="EUR",
+                 total_excl_vat=excl, total_incl_vat=incl, priced=True, end_date_time=start + timedelta(hours=1),
+                 data=_cdr_data(start, kwh), created_at=start))  # fmt: skip
+
+
+def _card_payment(
+    pid: str,
+    sid: str | None,
+    start: datetime,
+    amount: Decimal,
+    captured: Decimal,
+    *,
+    status: str,
+    kind: str = "session",
+    cdr_id: str | None = None,
+) -> Payment:
+    return Payment(id=pid, kind=kind, cdr_id=cdr_id, driver_id="D-1", session_id=sid, payment_method="card",
+                   currency="EUR", amount=amount, captured_amount=captured, refunded_amount=Decimal(0),
+                   status=status, attempts=1, created_at=start, updated_at=start)  # fmt: skip
+
+
+def add_card_total_above_the_hold(db: Database, sid: str, *, day: int, second_charge: str) -> None:
+    """A 60.00 card session (``sid``, on ``day`` after T0): the 50.00 hold captured, the other 10.00 charged as the
+    CDR's second payment (``session_rest``) with status ``second_charge``."""
+    start = T0 + timedelta(days=day)
+    total = Decimal("60.00")
+    with db.uow() as uow:
+        s = uow.session
+        _completed_session(s, sid, start, "100", "30000", "130000", Decimal("50.42"), total)
+        s.add(_card_payment(f"P-{sid}", sid, start, Decimal("50.00"), Decimal("50.00"), status="captured",
+                            cdr_id=f"CDR-{sid}"))  # fmt: skip
+        done = second_charge == "captured"
+        s.add(_card_payment(f"P-{sid}-rest", None, start, Decimal("10.00"), Decimal("10.00" if done else "0"),
+                            status=second_charge, kind="session_rest", cdr_id=f"CDR-{sid}"))  # fmt: skip
         uow.commit()

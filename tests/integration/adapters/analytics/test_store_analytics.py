@@ -3,7 +3,7 @@ from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 import pytest
-from store_data import NOW, OPERATOR, seed
+from store_data import NOW, OPERATOR, add_card_total_above_the_hold, seed
 
 from voltbill.adapters.analytics.engine import Filters
 from voltbill.adapters.analytics.loader import load_input
@@ -88,6 +88,21 @@ def test_anomalies_in_stored_sessions_are_found_and_can_be_marked_checked(db) ->
         unreviewed = svc.anomalies(engine, uow, OPERATOR, Filters(), include_reviewed=False)
     assert (marked["S-OPEN"].checked_by, marked["S-OPEN"].note) == ("ops", "charger offline, stopped by hand")
     assert {a.session_id for a in unreviewed} == {"S-CAPTURE", "S-ZERO"}
+    engine.close()
+
+
+def test_a_card_total_above_the_hold_is_captured_in_two_payments_and_no_mismatch(db) -> None:
+    add_card_total_above_the_hold(db, "S-SPLIT", day=3, second_charge="captured")
+    add_card_total_above_the_hold(db, "S-SPLIT-DUE", day=4, second_charge="capture_pending")
+    with db.uow() as uow:
+        rows = {r["session_id"]: r for r in load_input(uow, OPERATOR).sessions.to_pylist()}
+        engine = svc.open_engine(uow, OPERATOR, CLOCK)
+    assert rows["S-SPLIT"]["captured_amount"] == Decimal("60.00")  # the hold's 50.00 and the second 10.00
+    assert rows["S-SPLIT-DUE"]["captured_amount"] is None  # not settled yet: nothing to compare
+    with db.uow() as uow:
+        found = {(a.session_id, a.kind) for a in svc.anomalies(engine, uow, OPERATOR, Filters())}
+    assert ("S-CAPTURE", AnomalyKind.CAPTURE_MISMATCH) in found
+    assert not {a for a in found if a[0].startswith("S-SPLIT")}, found
     engine.close()
 
 
