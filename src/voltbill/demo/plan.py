@@ -2,7 +2,9 @@
 
 Pure and deterministic (seeded): demand follows local-time daily profiles (commuter peaks on AC, midday and
 evening peaks on DC highway chargers), weekends differ, connectors never overlap, and a few sessions are odd on
-purpose (no energy, implausible power) so the anomaly page has something to show.
+purpose so the anomaly page has something to show, each odd in a way its rule flags whatever the day: a session
+fee charged for no energy (on AC, whose tariff has the fee) and a meter claiming more power than any public charger
+delivers (the store does not record a connector's rating, so the rule compares with that).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from voltbill.demo.catalog import DemoCharger, DemoDriver
 AC_PROFILE = (1, 1, 1, 1, 1, 2, 5, 9, 10, 7, 5, 5, 5, 5, 5, 6, 8, 10, 9, 7, 5, 4, 2, 1)
 DC_PROFILE = (1, 1, 1, 1, 1, 1, 2, 4, 6, 7, 8, 9, 10, 10, 9, 8, 8, 9, 9, 7, 5, 3, 2, 1)
 METER_INTERVAL = timedelta(minutes=15)
+IMPLAUSIBLE_KW = Decimal(1000)  # above AnomalyRules.unknown_connector_max_kw (350): no public charger delivers it
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,21 +88,25 @@ def plan_sessions(
                         plan.append(planned)
                         free_at = planned.end + timedelta(minutes=rng.randint(2, 20))
     plan.sort(key=lambda p: (p.start, p.charger.id, p.connector))
-    for kind, index in (("no_energy", len(plan) // 3), ("implausible_power", 2 * len(plan) // 3)):
-        if plan and not any(p.anomaly == kind for p in plan):  # even a short history shows each kind once
-            plan[index] = make_odd(plan[index], kind)
+    for kind, at in (("no_energy", len(plan) // 3), ("implausible_power", 2 * len(plan) // 3)):
+        if not any(p.anomaly == kind for p in plan):  # even a short history shows each kind once
+            index = next((i for i in [*range(at, len(plan)), *range(at)] if _may_be(plan[i], kind)), None)
+            if index is not None:
+                plan[index] = make_odd(plan[index], kind)
     return plan
 
 
+def _may_be(session: PlannedSession, kind: str) -> bool:
+    """Whether ``session`` can be made odd in the way ``kind`` says (a charged zero-energy session needs AC)."""
+    return session.anomaly is None and (kind != "no_energy" or session.charger.kind == "AC")
+
+
 def make_odd(session: PlannedSession, kind: str) -> PlannedSession:
-    """The same visit with a fault: ``no_energy`` (plugged in, nothing delivered) or ``implausible_power``
-    (the meter claims 3.2 times what the charger can deliver)."""
-    minutes = Decimal((session.charge_end - session.start).total_seconds()) / 60
+    """The same visit with a fault: ``no_energy`` (plugged in, nothing delivered; an AC session still pays its
+    session fee) or ``implausible_power`` (the meter's power readings claim ``IMPLAUSIBLE_KW``)."""
     if kind == "no_energy":
         return replace(session, energy_wh=Decimal(0), power_w=Decimal(0), anomaly=kind)
-    power_w = session.charger.max_kw * 1000 * Decimal("3.2")
-    energy_wh = (power_w * minutes / 60).quantize(Decimal(1))
-    return replace(session, energy_wh=energy_wh, power_w=power_w, anomaly=kind)
+    return replace(session, power_w=IMPLAUSIBLE_KW * 1000, anomaly=kind)
 
 
 def _day(
@@ -141,13 +148,11 @@ def _session(
         power_kw = rng.choice((3.7, 7.4, 11.0)) * rng.uniform(0.85, 0.98)
         minutes = rng.uniform(45, 240)
         idle = rng.uniform(15, 150) if rng.random() < 0.35 else 0.0
-    if roll < 0.006:
+    if roll < 0.006 and charger.kind == "AC":
         anomaly, power_kw, minutes, idle = "no_energy", 0.0, rng.uniform(60, 180), 0.0
-    elif roll < 0.010:
-        anomaly, power_kw = "implausible_power", float(charger.max_kw) * 3.2
     charge_end = start + timedelta(seconds=round(minutes * 60))
     energy_wh = Decimal(round(power_kw * 1000 * minutes / 60))
-    return PlannedSession(
+    planned = PlannedSession(
         charger=charger,
         connector=connector,
         driver=driver,
@@ -158,6 +163,7 @@ def _session(
         power_w=Decimal(round(power_kw * 1000)),
         anomaly=anomaly,
     )
+    return make_odd(planned, "implausible_power") if 0.006 <= roll < 0.010 else planned
 
 
 def meter_readings(session: PlannedSession, register_start: Decimal) -> list[tuple[datetime, Decimal]]:
