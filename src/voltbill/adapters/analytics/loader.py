@@ -3,9 +3,8 @@
 Plain SQLAlchemy Core selects, identical on both backends; DuckDB never touches the store. Per session it joins
 the charger's location, the driver, the CDR (totals, charging vs parking time), the settled payment (captured
 or debited amount; a card total above the hold adds its second charge) and the highest ``Power.Active.Import``
-meter value. The store does not record a
-connector's rated power, so ``connector_max_kw`` stays empty and the impossible-power rule falls back to the
-most a public charger delivers (``AnomalyRules.unknown_connector_max_kw``).
+meter value. The store does not record a connector's rated power, so ``connector_max_kw`` stays empty and the
+impossible-power rule falls back to the most a public charger delivers (``AnomalyRules.unknown_connector_max_kw``).
 """
 
 from __future__ import annotations
