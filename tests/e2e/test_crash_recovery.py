@@ -27,6 +27,7 @@ import sys
 import threading
 import time
 from collections import Counter, defaultdict
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from email.message import Message
@@ -42,14 +43,14 @@ from localstripe_server import running_localstripe
 from voltbill.domain.money import Money
 from voltbill.domain.rounding import invoice_line
 from voltbill.simulator.config import ChargerSpec, SimulationConfig
-from voltbill.simulator.register import register
+from voltbill.simulator.register import WALLET_TOP_UP, driver_id_of, register
 from voltbill.simulator.runner import build_chargers, run_simulation
 
 ROOT = Path(__file__).resolve().parents[2]
 STRIPE_KEY = "sk_test_crash_recovery"
 KILLS = 4
-METHODS = ("wallet", "card", "invoice")  # charger n's driver pays by METHODS[n % 3]
-TOP_UP = Decimal("500.00")
+METHODS = ("wallet", "card", "invoice")  # the driver of the i-th charger pays by METHODS[i % 3]
+TOP_UP = Decimal(WALLET_TOP_UP["amount"])
 
 
 class ServerProcess:
@@ -114,30 +115,14 @@ class Inbox:
         return "250 OK"
 
 
-def driver_of(charger_id: str) -> str:
-    return f"{charger_id}-driver"  # as voltbill.simulator.register names it
+def stripe_card(stripe_client: stripe.StripeClient) -> Callable[[str], tuple[str, str]]:
+    """A new test card at the Stripe-compatible server for each card driver ``register`` sets up."""
 
+    def card(_driver_id: str) -> tuple[str, str]:
+        visa = {"number": "4242424242424242", "exp_month": 12, "exp_year": 2034, "cvc": "123"}
+        return "stripe", stripe_client.v1.payment_methods.create(params={"type": "card", "card": visa}).id
 
-def method_of(driver_id: str) -> str:
-    """How the driver of charger ``CR-0000n`` pays: ``METHODS[n % 3]``."""
-    return METHODS[int(driver_id.removesuffix("-driver").rsplit("-", 1)[1]) % len(METHODS)]
-
-
-async def pay_by(api: httpx.AsyncClient, stripe_client: stripe.StripeClient, spec: ChargerSpec) -> None:
-    """Switch the charger's simulated driver to ``method_of``: a topped-up wallet or a card on file."""
-    driver = driver_of(spec.charger_id)
-    method = method_of(driver)
-    body = {"name": f"Driver {spec.charger_id}", "email": f"{driver.lower()}@example.com", "payment_method": method}
-    (await api.put(f"/api/v1/drivers/{driver}", json=body)).raise_for_status()
-    if method == "wallet":
-        top_up = {"amount": str(TOP_UP), "currency": "EUR"}
-        headers = {"Idempotency-Key": f"top-up-{driver}"}
-        (await api.post(f"/api/v1/drivers/{driver}/wallet/top-ups", json=top_up, headers=headers)).raise_for_status()
-    elif method == "card":
-        card = {"number": "4242424242424242", "exp_month": 12, "exp_year": 2034, "cvc": "123"}
-        pm = stripe_client.v1.payment_methods.create(params={"type": "card", "card": card})
-        put = {"provider": "stripe", "payment_method_id": pm.id}
-        (await api.put(f"/api/v1/drivers/{driver}/card", json=put)).raise_for_status()
+    return card
 
 
 async def all_items(api: httpx.AsyncClient, path: str, **params: Any) -> list[dict[str, Any]]:
@@ -197,10 +182,13 @@ async def test_a_crashing_server_bills_every_session_once_and_mails_every_invoic
         smtp.stop()
 
 
+def fleet() -> tuple[ChargerSpec, ...]:
+    return build_chargers(6, prefix="CR-", protocol="mixed", kind="mixed", password="crash-{id}-0123456789")
+
+
 async def run_with_kills(server: ServerProcess, stripe_url: str, rng: random.Random, faults: Counter[str]) -> None:
     """Run the chargers' sessions while the server is killed ``KILLS`` times and restarted."""
-    chargers, sessions = 6, 3
-    specs = build_chargers(chargers, prefix="CR-", protocol="mixed", kind="mixed", password="crash-{id}-0123456789")
+    specs, sessions = fleet(), 3
     config = SimulationConfig(
         url=f"ws://127.0.0.1:{server.port}/ocpp",
         chargers=specs,
@@ -218,10 +206,7 @@ async def run_with_kills(server: ServerProcess, stripe_url: str, rng: random.Ran
     )
     await server.start()
     stripe_client = stripe.StripeClient(STRIPE_KEY, base_addresses={"api": stripe_url})
-    async with httpx.AsyncClient(base_url=server.base_url, headers={"Authorization": f"Bearer {API_KEY}"}) as api:
-        await register(server.base_url, API_KEY, specs)
-        for spec in specs:
-            await pay_by(api, stripe_client, spec)
+    await register(server.base_url, API_KEY, specs, payment_methods=METHODS, card=stripe_card(stripe_client))
     simulation = asyncio.create_task(run_simulation(config))
     for _ in range(KILLS):
         await asyncio.sleep(rng.uniform(1.0, 4.0))
@@ -233,7 +218,7 @@ async def run_with_kills(server: ServerProcess, stripe_url: str, rng: random.Ran
     faults["CALL whose answer was lost, resent"] = sum(
         n for kind, n in summary["errors_by_kind"].items() if kind.startswith(("ConnectionError", "TimeoutError"))
     )
-    assert summary["sessions_completed"] == chargers * sessions, summary["errors_by_kind"]
+    assert summary["sessions_completed"] == len(specs) * sessions, summary["errors_by_kind"]
 
 
 async def check_books(server: ServerProcess, stripe_url: str, inbox: Inbox, faults: Counter[str]) -> None:
@@ -242,7 +227,7 @@ async def check_books(server: ServerProcess, stripe_url: str, inbox: Inbox, faul
         sessions = await all_items(api, "/api/v1/sessions")
         cdrs = {c["id"]: c for c in await all_items(api, "/api/v1/cdrs")}
         driver = {s["cdr_id"]: s["driver_id"] for s in sessions}
-        method = {d: method_of(d) for d in driver.values()}
+        method = {driver_id_of(spec): METHODS[i % len(METHODS)] for i, spec in enumerate(fleet())}
         assert len(sessions) == 18 and {s["status"] for s in sessions} == {"completed"}, sessions
         for session in sessions:  # priced once: one CDR, the session's
             assert [c["id"] for c in cdrs.values() if c["session_id"] == session["id"]] == [session["cdr_id"]]
