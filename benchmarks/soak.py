@@ -3,6 +3,12 @@ optional ``kill -9`` of the server at random moments. Records server RSS over ti
 that no session was lost or duplicated: every session a charger saw acknowledged is stored once, completed, with
 its metered energy, and has exactly one CDR; no other session exists.
 
+With ``--payments mixed`` (the default) the drivers pay by wallet, card (the sandbox gateway) and monthly invoice in
+turn, so sessions are debited, held and captured, and invoiced (PDF rendered, e-mail queued) while the chargers run;
+after the run, once the server has settled and invoiced everything, the money is audited too: every CDR settled
+once for its exact total, the trial balance balanced, invoice numbers gap-free, each wallet or card session on
+exactly one invoice.
+
     .venv/bin/python benchmarks/soak.py --db sqlite --chargers 200 --minutes 10 --kills 3
 """
 
@@ -19,6 +25,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections import Counter
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -38,12 +45,15 @@ from ocpp_load import (
     memory_mib,
     raise_nofile,
 )
+from voltbill.domain.money import Money
+from voltbill.domain.rounding import invoice_line
 from voltbill.gc_pacing import tune_gc
 from voltbill.simulator.config import SimulationConfig
 from voltbill.simulator.register import register
 from voltbill.simulator.runner import build_chargers, run_simulation
 
 PREFIX = "SK-"
+METHODS = ("wallet", "card", "invoice")
 
 
 def growth_mib_per_min(
@@ -101,7 +111,8 @@ async def soak(kind: str, args: argparse.Namespace) -> dict[str, Any]:
         await server.start()
         try:
             specs = build_chargers(args.chargers, prefix=PREFIX, id_tag="{id}", protocol="mixed", kind="mixed")
-            await register(f"http://127.0.0.1:{args.port}", API_KEY, specs, concurrency=24)
+            methods = METHODS if args.payments == "mixed" else ("invoice",)
+            await register(f"http://127.0.0.1:{args.port}", API_KEY, specs, concurrency=24, payment_methods=methods)
             ramp = args.ramp or max(10.0, args.chargers / 25)
             config = SimulationConfig(
                 url=f"ws://127.0.0.1:{args.port}/ocpp", chargers=specs, sessions=0, speed=args.speed,
@@ -142,6 +153,8 @@ async def soak(kind: str, args: argparse.Namespace) -> dict[str, Any]:
             summary, chargers = simulation.result()
             await asyncio.sleep(5)  # last stops are priced
             check = verify(url, chargers)
+            if args.payments == "mixed":
+                check |= await audit_money(url, f"http://127.0.0.1:{args.port}")
         finally:
             server.stop()
     return {
@@ -205,6 +218,83 @@ def verify(url: str, chargers: list[Any]) -> dict[str, Any]:
     }
 
 
+async def audit_money(url: str, api_url: str, drain_timeout_s: float = 900) -> dict[str, Any]:
+    """Wait until the server has settled and invoiced every priced CDR (``drain_s``), then check the books."""
+    started = time.monotonic()
+    async with httpx.AsyncClient(base_url=api_url, headers={"Authorization": f"Bearer {API_KEY}"}) as api:
+        while True:
+            pending = {i["kind"]: i["count"] for i in (await api.get("/api/v1/pending")).json()["items"]}
+            waiting = pending.get("cdrs_unsettled", 0) + pending.get("captures_pending", 0) + _not_invoiced(url)
+            if not waiting or time.monotonic() - started > drain_timeout_s:
+                break
+            await asyncio.sleep(5)
+        drained = round(time.monotonic() - started)
+        balanced = (await api.get("/api/v1/ledger/trial-balance")).json()["balanced"]
+        pending = {i["kind"]: i["count"] for i in (await api.get("/api/v1/pending")).json()["items"]}
+    engine = sa.create_engine(url)
+    with engine.connect() as conn:
+        cdrs = conn.execute(
+            sa.text(
+                "SELECT c.id, d.payment_method, c.total_excl_vat, c.total_incl_vat FROM cdrs c "
+                "JOIN drivers d ON d.id = c.driver_id WHERE c.priced AND c.charge_point_id LIKE :p"
+            ),
+            {"p": PREFIX + "%"},
+        ).all()
+        paid: dict[str, list[Any]] = {}
+        for row in conn.execute(sa.text("SELECT cdr_id, kind, status, amount FROM payments WHERE cdr_id IS NOT NULL")):
+            paid.setdefault(row.cdr_id, []).append(row)
+        on_invoices = Counter(r.cdr_id for r in conn.execute(sa.text("SELECT cdr_id FROM invoice_cdrs")))
+        numbers = conn.execute(sa.text("SELECT series, sequence FROM invoices WHERE number IS NOT NULL")).all()
+        unrendered = conn.execute(
+            sa.text("SELECT count(*) FROM invoices i WHERE NOT EXISTS (SELECT 1 FROM invoice_documents d "
+                    "WHERE d.invoice_id = i.id)")
+        ).scalar_one()  # fmt: skip
+    engine.dispose()
+    status = {"wallet": "paid", "card": "captured", "invoice": "on_account"}
+    wrong = Counter[str]()
+    for cdr_id, method, excl, incl in cdrs:
+        payments = paid.get(cdr_id, [])
+        total = invoice_line(Money(Decimal(str(incl if incl is not None else excl)), "EUR")).amount
+        if sum(1 for p in payments if p.kind == "session") != 1:
+            wrong["cdrs not settled exactly once"] += 1
+        elif sum((Decimal(str(p.amount)) for p in payments), Decimal(0)) != total:
+            wrong["cdrs settled for another amount"] += 1
+        elif {p.status for p in payments} != {status[method]}:
+            wrong["payments not paid, captured or on account"] += 1
+        if on_invoices[cdr_id] != (0 if method == "invoice" else 1):  # invoice drivers wait for the statement
+            wrong["cdrs not on the one invoice they belong on"] += 1
+    series: dict[str, list[int]] = {}
+    for name, sequence in numbers:
+        series.setdefault(name, []).append(sequence)
+    gaps = sum(sorted(seqs) != list(range(1, len(seqs) + 1)) for seqs in series.values())
+    return {
+        "drain_s": drained,
+        "cdrs_by_payment_method": dict(Counter(method for _, method, _, _ in cdrs)),
+        "invoices": len(numbers),
+        "invoices_without_pdf": unrendered,
+        "emails_queued_without_smtp": pending.get("emails_queued", 0),
+        "trial_balance_balanced": balanced,
+        "invoice_series_with_gaps_or_duplicates": gaps,
+        "money_errors": dict(wrong),
+    }
+
+
+def _not_invoiced(url: str) -> int:
+    """Wallet and card CDRs of the soak's drivers without an invoice yet."""
+    engine = sa.create_engine(url)
+    with engine.connect() as conn:
+        count = conn.execute(
+            sa.text(
+                "SELECT count(*) FROM cdrs c JOIN drivers d ON d.id = c.driver_id "
+                "WHERE c.priced AND d.payment_method IN ('wallet', 'card') AND c.charge_point_id LIKE :p "
+                "AND NOT EXISTS (SELECT 1 FROM invoice_cdrs i WHERE i.cdr_id = c.id)"
+            ),
+            {"p": PREFIX + "%"},
+        ).scalar_one()
+    engine.dispose()
+    return int(count)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--db", default="sqlite")
@@ -213,6 +303,7 @@ def main() -> None:
     parser.add_argument("--speed", type=float, default=60)
     parser.add_argument("--meter-interval", type=float, default=120, help="simulated seconds")
     parser.add_argument("--kills", type=int, default=0, help="kill -9 of the server at random moments")
+    parser.add_argument("--payments", choices=("mixed", "invoice"), default="mixed", help="how the drivers pay")
     parser.add_argument("--ramp", type=float, default=0, help="seconds to connect (default: chargers / 25)")
     parser.add_argument("--seed", type=int, default=20261128)
     parser.add_argument("--port", type=int, default=8196)
