@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+from collections import deque
 from decimal import Decimal
 
 from voltbill.adapters.payments.port import InvalidWebhook, PaymentDeclined, WebhookEvent
@@ -42,13 +43,16 @@ def _minor(amount: Money) -> int:
 
 
 class SandboxGateway:
-    """See the module docstring. ``calls`` records every request (action, key, args) for inspection."""
+    """See the module docstring. ``calls`` records the last ``CALLS_KEPT`` requests (action, key, args) for
+    inspection; a demo server runs for days, so it does not keep them all."""
+
+    CALLS_KEPT = 1000
 
     name = "sandbox"
 
     def __init__(self, webhook_secret: str = "whsec_sandbox") -> None:
         self.webhook_secret = webhook_secret
-        self.calls: list[tuple[str, str, tuple[object, ...]]] = []
+        self.calls: deque[tuple[str, str, tuple[object, ...]]] = deque(maxlen=self.CALLS_KEPT)
 
     def _id(self, prefix: str, key: str) -> str:
         return f"{prefix}_sbx_{hashlib.sha256(key.encode()).hexdigest()[:20]}"
