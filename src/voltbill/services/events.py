@@ -6,6 +6,7 @@ import contextlib
 import logging
 import queue
 import threading
+import time
 from collections import defaultdict
 from collections.abc import Callable
 from typing import Any, Protocol
@@ -22,11 +23,12 @@ class Publisher(Protocol):
 
 
 class EventBus:
-    """Synchronous publish/subscribe inside one process. A failing handler is logged, never lost silently:
-    each consumer must be idempotent and have its own catch-up path (e.g. settle unsettled CDRs on start)."""
+    """Synchronous publish/subscribe inside one process. A failing handler is logged and counted (``failures``),
+    never lost silently: each consumer must be idempotent and have its own catch-up job (``CatchUpSchedule``)."""
 
     def __init__(self) -> None:
         self._handlers: dict[str, list[Handler]] = defaultdict(list)
+        self.failures = 0
 
     def subscribe(self, name: str, handler: Handler) -> None:
         self._handlers[name].append(handler)
@@ -36,7 +38,38 @@ class EventBus:
             try:
                 handler(payload)
             except Exception:
+                self.failures += 1
                 log.exception("event handler for %s failed; its catch-up job will retry", name)
+
+
+class CatchUpSchedule:
+    """When a catch-up job (a scan of the store for work whose event was lost) runs: at its worker's first round,
+    after a consumer of ``bus`` failed, while its last scan still found work, and every ``every_s`` besides.
+
+    An event is lost only when the process dies or its consumer fails, and such a scan reads the whole history (work
+    not done is found by what is missing), so it does not run on every round of its worker: when it did, every 5 s,
+    a round's cost grew with the history (benchmarks/catch_up.py).
+    """
+
+    EVERY_S = 600.0
+
+    def __init__(self, bus: EventBus, every_s: float = EVERY_S, clock: Callable[[], float] = time.monotonic) -> None:
+        self._bus = bus
+        self._every_s = every_s
+        self._clock = clock
+        self._last: float | None = None
+        self._found = False
+        self._failures = 0
+
+    def run(self, scan: Callable[[], int]) -> int:
+        """Run ``scan`` (returning how much work it found and did) if it is due; 0 when it is not."""
+        now, failures = self._clock(), self._bus.failures
+        due = self._last is None or self._found or failures != self._failures or now - self._last >= self._every_s
+        if not due:
+            return 0
+        found = scan()  # raising (the store is down): still due next round
+        self._last, self._found, self._failures = now, found > 0, failures
+        return found
 
 
 class DeferredBus:

@@ -12,7 +12,7 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, true, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
@@ -69,6 +69,7 @@ def store_pdf(db: Database, invoice_id: int, pdf: bytes, *, clock: Clock) -> byt
     with db.uow() as uow:
         uow.session.add(InvoiceDocumentRow(invoice_id=invoice_id, pdf=pdf, rendered_at=clock.now()))
         try:
+            _rendered(uow, [invoice_id])  # flushes the document first: a concurrent copy fails here
             uow.commit()
             return pdf
         except IntegrityError:
@@ -78,10 +79,15 @@ def store_pdf(db: Database, invoice_id: int, pdf: bytes, *, clock: Clock) -> byt
 
 
 def rows_without_pdf(uow: UnitOfWork, limit: int) -> list[InvoiceRow]:
-    """Issued documents whose PDF has not been rendered yet, oldest first."""
-    has_pdf = select(InvoiceDocumentRow.invoice_id)
-    stmt = select(InvoiceRow).where(InvoiceRow.number.is_not(None), InvoiceRow.id.not_in(has_pdf))
+    """Issued documents whose PDF has not been rendered yet, oldest first (the ``pdf_pending`` index: as many
+    rows read as are waiting, however many invoices were issued before)."""
+    stmt = select(InvoiceRow).where(InvoiceRow.pdf_pending == true())
     return list(uow.session.scalars(stmt.order_by(InvoiceRow.id).limit(limit)))
+
+
+def _rendered(uow: UnitOfWork, invoice_ids: list[int]) -> None:
+    """Clear ``pdf_pending`` of invoices whose PDF this transaction stores."""
+    uow.session.execute(update(InvoiceRow), [{"id": i, "pdf_pending": False} for i in invoice_ids])
 
 
 def _render(job: RenderJob) -> tuple[int, bytes]:
@@ -124,6 +130,7 @@ def _store_batch(db: Database, clock: Clock, batch: list[tuple[int, bytes]], pro
         dialect = postgresql if uow.is_postgres else sqlite
         rows = [{"invoice_id": i, "pdf": pdf, "rendered_at": now} for i, pdf in batch]
         uow.session.execute(dialect.insert(InvoiceDocumentRow).values(rows).on_conflict_do_nothing())
+        _rendered(uow, [i for i, _ in batch])
         uow.commit()
     if progress is not None:
         progress(len(batch))

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
+from sqlalchemy import exists, select
 
 from voltbill.adapters.store.db import Database
 from voltbill.adapters.store.tables.invoices import InvoiceCdrRow
@@ -22,6 +22,7 @@ from voltbill.adapters.store.tables.sessions import CdrRow
 from voltbill.domain.clock import Clock
 from voltbill.domain.errors import VoltbillError
 from voltbill.services import registry
+from voltbill.services.events import CatchUpSchedule
 from voltbill.services.invoice_documents import render_pending
 from voltbill.services.invoicing import (
     IssuedInvoice,
@@ -42,11 +43,11 @@ Progress = Callable[[int], None]
 def catch_up(db: Database, clock: Clock, limit: int = 200) -> int:
     """Issue the invoice or receipt of every settled session that has none (a missed ``session.settled``)."""
     with db.uow() as uow:
-        billed = select(InvoiceCdrRow.cdr_id)
+        billed = exists().where(InvoiceCdrRow.cdr_id == Payment.cdr_id)
         cdr_ids = list(
             uow.session.scalars(
                 select(Payment.cdr_id)
-                .where(Payment.cdr_id.is_not(None), Payment.status.in_(SETTLED), Payment.cdr_id.not_in(billed))
+                .where(Payment.cdr_id.is_not(None), Payment.status.in_(SETTLED), ~billed)
                 .where(Payment.payment_method != "invoice")
                 .order_by(Payment.created_at)
                 .limit(limit)
@@ -135,8 +136,10 @@ def _time_zones(uow: Any, rows: list[CdrRow]) -> dict[str, str]:
     return zones
 
 
-def run_once(db: Database, clock: Clock, smtp_url: str | None, smtp_timeout_s: float) -> None:
-    """One round of the server's invoicing worker: catch up, render, send."""
-    catch_up(db, clock)
+def run_once(
+    db: Database, clock: Clock, smtp_url: str | None, smtp_timeout_s: float, schedule: CatchUpSchedule
+) -> None:
+    """One round of the server's invoicing worker: catch up (when ``schedule`` says), render, send."""
+    schedule.run(lambda: catch_up(db, clock))
     render_pending(db, clock, limit=100)
     process_outbox(db, clock, smtp_url, timeout_s=smtp_timeout_s)

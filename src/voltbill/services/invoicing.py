@@ -36,6 +36,7 @@ from voltbill.domain.idempotency import idempotency_key
 from voltbill.domain.invoice_json import invoice_from_json, invoice_to_json
 from voltbill.domain.invoices import Invoice, credit_note_for, finalise, monthly_statements, session_invoice
 from voltbill.domain.numbering import format_number, parse_number, series_for
+from voltbill.services.events import CatchUpSchedule
 
 log = logging.getLogger(__name__)
 
@@ -169,6 +170,7 @@ def issue(
     issued = finalise(draft, format_number(series, sequence), now)
     row.number, row.series, row.sequence = issued.number, series, sequence
     row.status, row.issued_at, row.document = issued.status, now, invoice_to_json(issued)
+    row.pdf_pending = True
     if email_to:
         enqueue_email(uow, row, email_to, now)
     uow.commit()
@@ -384,7 +386,8 @@ def subscribe(state: Any) -> None:
 
 
 class InvoicingWorker(threading.Thread):
-    """Background loop of the server: catch-up, PDF rendering, e-mail outbox, every ``interval_s`` seconds. Holds
+    """Background loop of the server: PDF rendering and the e-mail outbox every ``interval_s`` seconds, and the
+    catch-up of settled sessions without invoice when its ``CatchUpSchedule`` says. Holds
     the app state weakly and ends when the app is gone or ``stop()`` is called; while rounds fail (database down)
     it waits longer and longer, up to ``MAX_PAUSE_S``."""
 
@@ -395,6 +398,7 @@ class InvoicingWorker(threading.Thread):
         self._state = weakref.ref(state)
         self._stop_event = threading.Event()
         self.interval_s = interval_s
+        self._catch_up = CatchUpSchedule(state.bus)
 
     def stop(self) -> None:
         self._stop_event.set()
@@ -408,7 +412,8 @@ class InvoicingWorker(threading.Thread):
             if state is None:
                 return
             try:
-                run_once(state.db, state.clock, state.settings.smtp_url, state.settings.smtp_timeout_s)
+                settings = state.settings
+                run_once(state.db, state.clock, settings.smtp_url, settings.smtp_timeout_s, self._catch_up)
                 failures = 0
             except Exception:
                 if failures == 0:

@@ -12,7 +12,7 @@ from voltbill.adapters.payments.port import PaymentGateway
 from voltbill.adapters.store.db import Database
 from voltbill.config import PaymentSettings
 from voltbill.domain.clock import Clock
-from voltbill.services.events import EventBus
+from voltbill.services.events import CatchUpSchedule, EventBus
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +51,10 @@ class PaymentsContext:
     send_command: SendCommand | None = None
     stopping: set[str] = field(default_factory=set)
     worker: asyncio.Task[None] | None = None
+    catch_up: CatchUpSchedule = field(init=False)  # when the worker looks for priced CDRs nobody settled
+
+    def __post_init__(self) -> None:
+        self.catch_up = CatchUpSchedule(self.bus)
 
     def in_background(self, fn: Callable[[], Any]) -> None:
         """Run blocking gateway I/O off the event loop when there is one; inline otherwise (CLI, tests)."""

@@ -13,7 +13,19 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Index, Integer, LargeBinary, String, Text, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+    false,
+    text,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from voltbill.adapters.store.metadata import Base
@@ -29,6 +41,9 @@ class InvoiceRow(Base):
         UniqueConstraint("source_key", name="uq_invoices_source_key"),
         Index("ix_invoices_driver_id", "driver_id"),
         Index("ix_invoices_operator_id_period", "operator_id", "period"),
+        Index(
+            "ix_invoices_pdf_pending", "id", sqlite_where=text("pdf_pending = 1"), postgresql_where=text("pdf_pending")
+        ),
     )
 
     id: Mapped[int] = mapped_column(_ID, primary_key=True, autoincrement=True)
@@ -49,6 +64,9 @@ class InvoiceRow(Base):
     locale: Mapped[str] = mapped_column(String(16))
     issued_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    # Issued, its PDF not rendered yet: the invoicing worker finds these few rows through a partial index instead of
+    # comparing every invoice ever issued with its documents every round (migration 0009).
+    pdf_pending: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 
 class InvoiceCdrRow(Base):
