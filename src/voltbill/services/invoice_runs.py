@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import exists, select
+from sqlalchemy import select
 
 from voltbill.adapters.store.db import Database
 from voltbill.adapters.store.tables.invoices import InvoiceCdrRow
@@ -43,11 +43,11 @@ Progress = Callable[[int], None]
 def catch_up(db: Database, clock: Clock, limit: int = 200) -> int:
     """Issue the invoice or receipt of every settled session that has none (a missed ``session.settled``)."""
     with db.uow() as uow:
-        billed = exists().where(InvoiceCdrRow.cdr_id == Payment.cdr_id)
+        billed = select(InvoiceCdrRow.cdr_id)
         cdr_ids = list(
             uow.session.scalars(
                 select(Payment.cdr_id)
-                .where(Payment.cdr_id.is_not(None), Payment.status.in_(SETTLED), ~billed)
+                .where(Payment.cdr_id.is_not(None), Payment.status.in_(SETTLED), Payment.cdr_id.not_in(billed))
                 .where(Payment.payment_method != "invoice")
                 .order_by(Payment.created_at)
                 .limit(limit)

@@ -12,7 +12,7 @@ from decimal import Decimal
 from typing import Any
 
 import anyio
-from sqlalchemy import exists, select
+from sqlalchemy import select
 
 from voltbill.adapters.store.db import UnitOfWork
 from voltbill.adapters.store.tables.ledger import Payment, PaymentCard
@@ -157,11 +157,11 @@ def settle_unsettled(ctx: PaymentsContext, limit: int = 500) -> int:
     """Settle priced CDRs that have no settlement yet (their ``session.priced`` was lost), in one batch; publish
     ``session.settled`` for each. Returns how many were settled."""
     with ctx.db.uow() as uow:
-        settled = exists().where(Payment.cdr_id == CdrRow.id)
+        settled = select(Payment.cdr_id).where(Payment.cdr_id.is_not(None))
         rows = uow.session.execute(
             select(CdrRow, Driver.payment_method)
             .join(Driver, Driver.id == CdrRow.driver_id)
-            .where(CdrRow.priced.is_(True), CdrRow.total_excl_vat.is_not(None), ~settled)
+            .where(CdrRow.priced.is_(True), CdrRow.total_excl_vat.is_not(None), CdrRow.id.not_in(settled))
             .order_by(CdrRow.end_date_time)
             .limit(limit)
         ).all()

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import String, cast, exists, func, select
+from sqlalchemy import String, cast, func, select
 from sqlalchemy.sql import Select
 
 from voltbill.adapters.store.db import UnitOfWork
@@ -63,7 +63,7 @@ def _queues(operator_id: str | None) -> list[tuple[str, str, Select[Any]]]:
             )
         return stmt
 
-    settled = exists().where(Payment.cdr_id == CdrRow.id)
+    settled = select(Payment.cdr_id).where(Payment.cdr_id.is_not(None))
     return [
         (
             "captures_pending",
@@ -81,7 +81,7 @@ def _queues(operator_id: str | None) -> list[tuple[str, str, Select[Any]]]:
             by_charger(
                 select(func.count(), func.min(CdrRow.created_at))
                 .join(Driver, Driver.id == CdrRow.driver_id)
-                .where(CdrRow.priced.is_(True), CdrRow.total_excl_vat.is_not(None), ~settled),
+                .where(CdrRow.priced.is_(True), CdrRow.total_excl_vat.is_not(None), CdrRow.id.not_in(settled)),
                 CdrRow.charge_point_id,
             ),
         ),
