@@ -23,7 +23,7 @@ from voltbill.domain.clock import Clock
 from voltbill.domain.errors import VoltbillError
 from voltbill.services import registry
 from voltbill.services.events import CatchUpSchedule
-from voltbill.services.invoice_documents import render_pending
+from voltbill.services.invoice_documents import RenderProcess, render_pending
 from voltbill.services.invoicing import (
     IssuedInvoice,
     check_period,
@@ -136,10 +136,20 @@ def _time_zones(uow: Any, rows: list[CdrRow]) -> dict[str, str]:
     return zones
 
 
+RENDER_BATCH = 100  # PDFs per round of the server's invoicing worker
+
+
 def run_once(
-    db: Database, clock: Clock, smtp_url: str | None, smtp_timeout_s: float, schedule: CatchUpSchedule
-) -> None:
-    """One round of the server's invoicing worker: catch up (when ``schedule`` says), render, send."""
+    db: Database,
+    clock: Clock,
+    smtp_url: str | None,
+    smtp_timeout_s: float,
+    schedule: CatchUpSchedule,
+    renderer: RenderProcess,
+) -> bool:
+    """One round of the server's invoicing worker: catch up (when ``schedule`` says), render in ``renderer``, send.
+    True when a whole batch of PDFs was rendered (more may be waiting: the next round need not pause)."""
     schedule.run(lambda: catch_up(db, clock))
-    render_pending(db, clock, limit=100)
+    rendered = render_pending(db, clock, limit=RENDER_BATCH, renderer=renderer)
     process_outbox(db, clock, smtp_url, timeout_s=smtp_timeout_s)
+    return rendered == RENDER_BATCH

@@ -386,10 +386,10 @@ def subscribe(state: Any) -> None:
 
 
 class InvoicingWorker(threading.Thread):
-    """Background loop of the server: PDF rendering and the e-mail outbox every ``interval_s`` seconds, and the
-    catch-up of settled sessions without invoice when its ``CatchUpSchedule`` says. Holds
-    the app state weakly and ends when the app is gone or ``stop()`` is called; while rounds fail (database down)
-    it waits longer and longer, up to ``MAX_PAUSE_S``."""
+    """Background loop of the server: PDF rendering (in a process of its own, ``RenderProcess``) and the e-mail
+    outbox every ``interval_s`` seconds, at once again while PDFs wait, and the catch-up of settled sessions without
+    invoice when its ``CatchUpSchedule`` says. Holds the app state weakly and ends when the app is gone or ``stop()``
+    is called; while rounds fail (database down) it waits longer and longer, up to ``MAX_PAUSE_S``."""
 
     MAX_PAUSE_S = 300.0
 
@@ -404,19 +404,26 @@ class InvoicingWorker(threading.Thread):
         self._stop_event.set()
 
     def run(self) -> None:
+        from voltbill.services.invoice_documents import RenderProcess
         from voltbill.services.invoice_runs import run_once
 
-        failures = 0
-        while not self._stop_event.wait(min(self.interval_s * 2**failures, self.MAX_PAUSE_S)):
-            state = self._state()
-            if state is None:
-                return
-            try:
-                settings = state.settings
-                run_once(state.db, state.clock, settings.smtp_url, settings.smtp_timeout_s, self._catch_up)
-                failures = 0
-            except Exception:
-                if failures == 0:
-                    log.exception("invoicing worker round failed; retrying with backoff")
-                failures = min(failures + 1, 10)
-            del state
+        renderer = RenderProcess()
+        failures, busy = 0, False
+        try:
+            while not self._stop_event.wait(0 if busy else min(self.interval_s * 2**failures, self.MAX_PAUSE_S)):
+                state = self._state()
+                if state is None:
+                    return
+                try:
+                    settings = state.settings
+                    busy = run_once(
+                        state.db, state.clock, settings.smtp_url, settings.smtp_timeout_s, self._catch_up, renderer
+                    )
+                    failures = 0
+                except Exception:
+                    if failures == 0:
+                        log.exception("invoicing worker round failed; retrying with backoff")
+                    failures, busy = min(failures + 1, 10), False
+                del state
+        finally:
+            renderer.close()
