@@ -8,13 +8,16 @@ from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
+from sqlalchemy import event, func, select
 
 from invoice_cdrs import make_cdr
 from voltbill.adapters.store.db import Database
 from voltbill.adapters.store.migrate import migrate
+from voltbill.adapters.store.tables.invoices import InvoiceDocumentRow
 from voltbill.domain.clock import FixedClock
 from voltbill.domain.errors import Conflict
 from voltbill.domain.invoices import Invoice, session_invoice
+from voltbill.services.invoice_documents import render_pending, rows_without_pdf
 from voltbill.services.invoicing import (
     IssuedInvoice,
     credit_invoice,
@@ -145,3 +148,25 @@ def test_the_operator_prefix_names_the_series_and_lists_are_newest_first(db: Dat
         rest, end = list_invoices(uow, "op1", limit=1, after=after)
     assert [i.number for i in page + rest] == ["STROM-2026-000002", "STROM-2026-000001"]
     assert end is None
+
+
+def test_rendered_pdfs_are_stored_by_one_statement_whatever_the_batch_size(db: Database) -> None:
+    # SQLite keeps the values last bound to each statement it caches: one multi-row INSERT text per batch size kept
+    # that many PDFs per size on every pooled connection, memory that grew with the sizes seen.
+    for n in range(7):
+        issue_one(db, f"CDR-PDF-{n}")
+    inserts: list[str] = []
+
+    def record(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
+        if statement.lstrip().upper().startswith("INSERT INTO INVOICE_DOCUMENTS"):
+            inserts.append(statement)
+
+    event.listen(db.engine, "before_cursor_execute", record)
+    try:
+        assert [render_pending(db, CLOCK, limit=size) for size in (1, 2, 4, 4)] == [1, 2, 4, 0]
+    finally:
+        event.remove(db.engine, "before_cursor_execute", record)
+    assert len(inserts) == 3 and len(set(inserts)) == 1
+    with db.uow() as uow:
+        assert rows_without_pdf(uow, 100) == []
+        assert uow.session.scalar(select(func.count()).select_from(InvoiceDocumentRow)) == 7
