@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from ocpp.charge_point import camel_to_snake_case, remove_nones, serialize_as_dict, snake_to_camel_case
 from ocpp.exceptions import OCPPError
 from ocpp.messages import Call, CallError, CallResult
+from starlette.websockets import WebSocketDisconnect
 
 from voltbill.adapters.ocpp.frames import CODES, FrameError, dumps, parse_frame, validate_call
 from voltbill.domain.errors import InvalidInput, VoltbillError
@@ -116,7 +117,9 @@ class ServerChargePoint:
             except FrameError as error:
                 log.info("%s: refused %s (%s): %s", self.id, msg.action, error.kind, error.description)
                 await self._answer_error(error)
-            except Exception:  # the connection went away mid-answer; the next CALL gets its own chance
+            except WebSocketDisconnect:  # the charger left before its answer (it retries the CALL on reconnect)
+                log.info("%s: gone before the answer to %s", self.id, msg.action)
+            except Exception:  # the next CALL gets its own chance
                 log.exception("%s: answering %s failed", self.id, msg.action)
 
     async def _dispatch(self, msg: Call) -> None:
