@@ -221,7 +221,8 @@ def verify(url: str, chargers: list[Any]) -> dict[str, Any]:
 async def audit_money(url: str, api_url: str, drain_timeout_s: float = 900) -> dict[str, Any]:
     """Wait until the server has settled and invoiced every priced CDR (``drain_s``), then check the books."""
     started = time.monotonic()
-    async with httpx.AsyncClient(base_url=api_url, headers={"Authorization": f"Bearer {API_KEY}"}) as api:
+    headers = {"Authorization": f"Bearer {API_KEY}"}
+    async with httpx.AsyncClient(base_url=api_url, headers=headers, timeout=60) as api:  # pending reads whole tables
         while True:
             pending = {i["kind"]: i["count"] for i in (await api.get("/api/v1/pending")).json()["items"]}
             waiting = pending.get("cdrs_unsettled", 0) + pending.get("captures_pending", 0) + _not_invoiced(url)
