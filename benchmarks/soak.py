@@ -22,6 +22,7 @@ import json
 import os
 import random
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -77,6 +78,12 @@ class Server:
         self.proc: subprocess.Popen[bytes] | None = None
 
     async def start(self) -> None:
+        with socket.socket() as probe:  # another soak's server on the port would answer in this one's place
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                probe.bind(("127.0.0.1", self.port))
+            except OSError:
+                raise RuntimeError(f"port {self.port} is taken (another soak still running?)") from None
         env = {**os.environ, **SERVER_SETTINGS, "VOLTBILL_DATABASE_URL": self.url}
         with self.log.open("ab") as out:
             self.proc = subprocess.Popen(
@@ -85,6 +92,8 @@ class Server:
             )  # fmt: skip
         async with httpx.AsyncClient() as client:
             for _ in range(600):
+                if self.proc.poll() is not None:
+                    break
                 with contextlib.suppress(httpx.HTTPError):
                     if (await client.get(f"http://127.0.0.1:{self.port}/healthz", timeout=2)).status_code == 200:
                         return
