@@ -129,8 +129,8 @@ class RenderProcess:
 
     Rendering an invoice costs about 19 ms of CPU, half of it pure Python (the Factur-X XML and PDF/A-3 assembly)
     holding the GIL. In the server's own process that time was taken from the event loop that answers the chargers:
-    at 5,000 chargers paying by card and wallet, whose invoices are issued at each session's end, the answers' p99
-    went from about 55 to 200 ms and the PDFs fell behind (benchmarks/soak.py)."""
+    at 5,000 chargers, a third paying by card and a third by wallet (invoiced at each session's end), the answers'
+    p99 was 200 ms and 668 PDFs were still waiting at the end; rendered here, 75 ms and none (benchmarks/soak.py)."""
 
     def __init__(self) -> None:
         self._pool: ProcessPoolExecutor | None = None
